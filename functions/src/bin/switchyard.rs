@@ -1,1 +1,159 @@
-fn main() {}
+//! `switchyard`: runs Switchyard locally (`serve`) and administers it (`token create`).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use switchyard::backend::aws::{AwsResources, provision};
+use switchyard::config::{BackendConfig, Config, env, queue_specs};
+use switchyard::engine::auth::Principal;
+use switchyard::local::{RunnerOptions, start};
+use switchyard::{Engine, telemetry};
+
+#[derive(Parser)]
+#[command(name = "switchyard", version, about = "Switchyard, the serverless event bus, on your machine")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the whole API with the delivery workers in this process.
+    Serve(ServeArgs),
+    /// Manage access tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Issue a token and print it (it is shown only once).
+    Create {
+        /// The project the token acts in.
+        #[arg(long, required_unless_present = "operator", conflicts_with = "operator")]
+        project: Option<String>,
+        /// Issue an operator token instead (acts in every project).
+        #[arg(long)]
+        operator: bool,
+        #[command(flatten)]
+        backend: BackendArgs,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum BackendKind {
+    /// The embedded database (no other service needed).
+    Embedded,
+    /// DynamoDB and SQS: SWITCHYARD_TABLE, SWITCHYARD_DELIVERY_QUEUE_URL and
+    /// SWITCHYARD_DEAD_LETTER_QUEUE_URL name them; AWS_ENDPOINT_URL and the other standard AWS
+    /// variables say where and as whom.
+    Aws,
+}
+
+#[derive(Args)]
+struct BackendArgs {
+    /// Which backend stores the data.
+    #[arg(long, value_enum, default_value = "embedded")]
+    backend: BackendKind,
+    /// Where the embedded backend keeps its data.
+    #[arg(long, default_value = ".switchyard")]
+    data_dir: PathBuf,
+    /// Keep the embedded backend's data in memory only (lost on exit).
+    #[arg(long)]
+    memory: bool,
+    /// With --backend aws: create the table and queues when missing (for an emulator such as moto).
+    #[arg(long)]
+    provision: bool,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    backend: BackendArgs,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Use this operator token (instead of creating a random one on first start).
+    #[arg(long)]
+    token: Option<String>,
+    /// Let webhooks reach private, link-local and metadata addresses.
+    #[arg(long)]
+    allow_private_targets: bool,
+    /// Refuse loopback webhook targets too (they are allowed by default for local testing).
+    #[arg(long)]
+    no_loopback_targets: bool,
+    /// Timeout of one webhook delivery attempt.
+    #[arg(long, default_value_t = 10)]
+    delivery_timeout_seconds: u64,
+}
+
+async fn backend_config(args: &BackendArgs) -> anyhow::Result<BackendConfig> {
+    Ok(match args.backend {
+        BackendKind::Embedded if args.memory => BackendConfig::Embedded(None),
+        BackendKind::Embedded => BackendConfig::Embedded(Some(args.data_dir.join("switchyard.redb"))),
+        BackendKind::Aws if args.provision => {
+            let table = env("SWITCHYARD_TABLE").unwrap_or_else(|| "switchyard".to_owned());
+            BackendConfig::Aws(provision(&table, &queue_specs(), "switchyard-").await?)
+        }
+        BackendKind::Aws => Config::from_env()?.backend,
+    })
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let mut config = Config { backend: backend_config(&args.backend).await?, ..Config::default() };
+    config.delivery.address_policy.allow_loopback = !args.no_loopback_targets;
+    config.delivery.address_policy.allow_private = args.allow_private_targets;
+    config.delivery.timeout = Duration::from_secs(args.delivery_timeout_seconds);
+    if let BackendConfig::Aws(AwsResources { table, .. }) = &config.backend {
+        tracing::info!(table, "using DynamoDB and SQS");
+    }
+    let engine = Engine::open(config).await.context("opening the backend")?;
+    match engine.ensure_operator_token(args.token.as_deref()).await? {
+        Some(issued) if args.token.is_none() => {
+            println!("Operator token (shown once, keep it): {}", issued.token);
+        }
+        _ => {}
+    }
+    let listener =
+        tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
+    let running = start(listener, engine, RunnerOptions::default())?;
+    println!("Switchyard is listening on http://{}", running.addr);
+    let cancel = running.cancel_token();
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        cancel.cancel();
+    });
+    running.wait().await;
+    Ok(())
+}
+
+async fn create_token(project: Option<String>, operator: bool, backend: BackendArgs) -> anyhow::Result<()> {
+    let config = Config { backend: backend_config(&backend).await?, ..Config::default() };
+    let engine = Engine::open(config)
+        .await
+        .context("opening the backend (a running `switchyard serve` holds the embedded data: use its admin API)")?;
+    let principal = match (operator, project) {
+        (true, _) => Principal::Operator,
+        (false, Some(p)) => Principal::Project(p),
+        (false, None) => anyhow::bail!("name a --project or --operator"),
+    };
+    let issued = engine.issue_token(principal, None).await?;
+    println!("{}", issued.token);
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    telemetry::init_local();
+    match Cli::parse().command {
+        Command::Serve(args) => serve(args).await,
+        Command::Token { command: TokenCommand::Create { project, operator, backend } } => {
+            create_token(project, operator, backend).await
+        }
+    }
+}

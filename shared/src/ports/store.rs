@@ -13,7 +13,9 @@
 //!   number (1, 2, 3, … per partition, never reused) atomically with the rest of the transaction,
 //!   stores the entry under [`log_sk`]`(seq)` and keeps the head at [`LOG_HEAD_SK`]. Entries of one
 //!   partition become visible in sequence order: a reader that sees entry `n` sees every entry
-//!   below `n` that has not expired.
+//!   below `n` that has not expired. `Write::Receipt` puts an item that records, in its document's
+//!   `first` and `last` fields, the range this same transaction appended to one log partition
+//!   (both 0 when it appended none), so a caller can keep a durable note of what it appended.
 //! - Reads are strongly consistent: a read that starts after a write returned sees it.
 //! - `query` reads one partition in sort-key order, with a range, an order, a limit and a resume
 //!   key; it returns `resume` only when more items may follow.
@@ -135,6 +137,14 @@ pub enum Write {
         /// The condition.
         cond: Cond,
     },
+    /// Put an item recording the sequence range this transaction appends to log partition `log`
+    /// (the store sets `first` and `last` in the item's document).
+    Receipt {
+        /// The item (its `version` is ignored).
+        item: Item,
+        /// The log partition whose appends it records.
+        log: String,
+    },
     /// Append an entry to the log partition `pk`, at the next sequence number.
     Append {
         /// The log partition.
@@ -150,7 +160,7 @@ impl Write {
     /// The key this write touches (for an append, the log head).
     pub fn key(&self) -> (&str, &str) {
         match self {
-            Write::Put { item, .. } => (&item.pk, &item.sk),
+            Write::Put { item, .. } | Write::Receipt { item, .. } => (&item.pk, &item.sk),
             Write::Delete { pk, sk, .. } | Write::Check { pk, sk, .. } => (pk, sk),
             Write::Append { pk, .. } => (pk, LOG_HEAD_SK),
         }
@@ -159,10 +169,19 @@ impl Write {
     /// Approximate size counted against [`MAX_TX_BYTES`].
     pub fn size(&self) -> usize {
         match self {
-            Write::Put { item, .. } => item.size(),
+            Write::Put { item, .. } | Write::Receipt { item, .. } => item.size() + 48,
             Write::Delete { pk, sk, .. } | Write::Check { pk, sk, .. } => pk.len() + sk.len(),
             Write::Append { pk, data, .. } => pk.len() + 20 + json_size(data) + 32,
         }
+    }
+}
+
+/// Sets the range fields of a receipt's document.
+pub fn fill_receipt(data: &mut Value, range: Option<(u64, u64)>) {
+    let (first, last) = range.unwrap_or((0, 0));
+    if let Value::Object(map) = data {
+        map.insert("first".into(), Value::from(first));
+        map.insert("last".into(), Value::from(last));
     }
 }
 
@@ -216,7 +235,9 @@ impl Query {
 
     /// The items of `pk` whose sort key starts with `prefix`, ascending, at most `limit`.
     pub fn prefix(pk: impl Into<String>, prefix: impl Into<String>, limit: usize) -> Self {
-        Self { range: SkRange::Prefix(prefix.into()), ..Self::partition(pk, limit) }
+        let prefix = prefix.into();
+        let range = if prefix.is_empty() { SkRange::All } else { SkRange::Prefix(prefix) };
+        Self { range, ..Self::partition(pk, limit) }
     }
 
     /// The entries of log partition `pk` with sequence numbers in `from..=to`.

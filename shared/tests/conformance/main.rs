@@ -46,6 +46,7 @@ cases!(store_cases => store, StoreHarness:
     concurrent_appends_never_collide,
     failed_transaction_appends_nothing,
     get_many_returns_slots_in_order,
+    receipts_record_appended_range,
 );
 
 cases!(queue_cases => queue, QueueHarness:

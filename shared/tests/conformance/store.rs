@@ -305,3 +305,31 @@ pub async fn get_many_returns_slots_in_order(h: StoreHarness) {
         }
     }
 }
+
+pub async fn receipts_record_appended_range(h: StoreHarness) {
+    let s = &h.store;
+    s.transact(vec![Write::Append { pk: "log".into(), data: json!({}), expires_at: None }]).await.unwrap();
+    let receipt =
+        |sk: &str, log: &str| Write::Receipt { item: Item::new("outbox", sk, json!({ "note": sk })), log: log.into() };
+    let writes = vec![
+        receipt("r1", "log"),
+        Write::Append { pk: "log".into(), data: json!({ "i": 2 }), expires_at: None },
+        Write::Append { pk: "other".into(), data: json!({}), expires_at: None },
+        Write::Append { pk: "log".into(), data: json!({ "i": 3 }), expires_at: None },
+        receipt("r2", "nothing-appended"),
+    ];
+    s.transact(writes).await.unwrap();
+    let r1 = s.get("outbox", "r1").await.unwrap().unwrap().data;
+    assert_eq!((r1["first"].as_u64(), r1["last"].as_u64(), r1["note"].as_str()), (Some(2), Some(3), Some("r1")));
+    let r2 = s.get("outbox", "r2").await.unwrap().unwrap().data;
+    assert_eq!((r2["first"].as_u64(), r2["last"].as_u64()), (Some(0), Some(0)));
+    // A failed transaction leaves no receipt.
+    s.put(item("p", "taken", 1), Cond::Absent).await.unwrap();
+    let writes = vec![
+        receipt("r3", "log"),
+        Write::Append { pk: "log".into(), data: json!({}), expires_at: None },
+        Write::Put { item: item("p", "taken", 2), cond: Cond::Absent },
+    ];
+    assert_eq!(failed_index(s.transact(writes).await.unwrap_err()), 2);
+    assert_eq!(s.get("outbox", "r3").await.unwrap(), None);
+}

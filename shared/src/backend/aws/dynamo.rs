@@ -19,7 +19,7 @@ use serde_json::Value;
 use crate::ports::Clock;
 use crate::ports::store::{
     Cond, Item, LOG_HEAD_SK, Order, Page, Query, SkRange, Store, StoreError, TxResult, Write, check_key,
-    check_transaction, log_sk,
+    check_transaction, fill_receipt, log_sk,
 };
 
 /// How many times a transaction is retried after losing a race on a log head or a conflict.
@@ -211,6 +211,15 @@ impl DynamoStore {
         let now = self.clock.now_secs();
         let heads = self.heads(writes).await?;
         let mut next: HashMap<String, u64> = heads.clone();
+        let mut ranges: HashMap<&str, (u64, u64)> = HashMap::new();
+        for w in writes {
+            if let Write::Append { pk, .. } = w {
+                let seq = next.get(pk).copied().unwrap_or(0) + 1;
+                next.insert(pk.clone(), seq);
+                ranges.entry(pk.as_str()).and_modify(|r| r.1 = seq).or_insert((seq, seq));
+            }
+        }
+        let mut assigned: HashMap<String, u64> = heads.clone();
         let mut items = Vec::new();
         let mut origins = Vec::new();
         let mut result = TxResult::default();
@@ -248,9 +257,14 @@ impl DynamoStore {
                         .map_err(|e| StoreError::Other(e.into()))?;
                     TransactWriteItem::builder().condition_check(check).build()
                 }
+                Write::Receipt { item, log } => {
+                    let mut filled = item.clone();
+                    fill_receipt(&mut filled.data, ranges.get(log.as_str()).copied());
+                    transact_update(&self.table, put_parts(&filled, condition(Cond::Any, now), None))?
+                }
                 Write::Append { pk, data, expires_at } => {
-                    let seq = next.get(pk).copied().unwrap_or(0) + 1;
-                    next.insert(pk.clone(), seq);
+                    let seq = assigned.get(pk).copied().unwrap_or(0) + 1;
+                    assigned.insert(pk.clone(), seq);
                     result.appended.push(seq);
                     let entry = Item { expires_at: *expires_at, ..Item::new(pk.clone(), log_sk(seq), data.clone()) };
                     items.push(transact_update(&self.table, put_parts(&entry, condition(Cond::Absent, now), None))?);
@@ -427,6 +441,7 @@ impl Store for DynamoStore {
         let mut values = HashMap::from([(":pk".to_owned(), s(&query.pk))]);
         let key_condition = match &query.range {
             SkRange::All => "#pk = :pk".to_owned(),
+            SkRange::Prefix(p) if p.is_empty() => "#pk = :pk".to_owned(),
             SkRange::Prefix(p) => {
                 names.insert("#sk".into(), "sk".into());
                 values.insert(":p".into(), s(p));

@@ -1,6 +1,7 @@
 //! The embedded store: items in a redb table keyed by `(pk, sk)`, an expiry index for purging,
 //! and conditions checked inside the group commit, so concurrent writers are serialized exactly.
 
+use std::collections::HashMap;
 use std::ops::Bound;
 use std::sync::Arc;
 
@@ -12,7 +13,7 @@ use super::db::{Db, JobError};
 use crate::ports::Clock;
 use crate::ports::store::{
     Cond, Item, LOG_HEAD_SK, Order, Page, Query, SkRange, Store, StoreError, TxResult, Write, check_key,
-    check_transaction, log_sk,
+    check_transaction, fill_receipt, log_sk,
 };
 
 /// `(pk, sk)` → encoded record.
@@ -174,7 +175,7 @@ fn apply(txn: &WriteTransaction, writes: &[Write], now: i64) -> Result<TxResult,
     for (index, write) in writes.iter().enumerate() {
         let cond = match write {
             Write::Put { cond, .. } | Write::Delete { cond, .. } | Write::Check { cond, .. } => *cond,
-            Write::Append { .. } => continue,
+            Write::Append { .. } | Write::Receipt { .. } => continue,
         };
         let (pk, sk) = write.key();
         let current = live_record(&items, pk, sk, now)?;
@@ -183,13 +184,14 @@ fn apply(txn: &WriteTransaction, writes: &[Write], now: i64) -> Result<TxResult,
         }
     }
     let mut result = TxResult::default();
+    let mut ranges: HashMap<&str, (u64, u64)> = HashMap::new();
     for write in writes {
         match write {
             Write::Put { item, .. } => {
                 write_record(&mut items, &mut expiry, &item.pk, &item.sk, &item.data, item.expires_at)?;
             }
             Write::Delete { pk, sk, .. } => remove_record(&mut items, &mut expiry, pk, sk)?,
-            Write::Check { .. } => {}
+            Write::Check { .. } | Write::Receipt { .. } => {}
             Write::Append { pk, data, expires_at } => {
                 let head = items
                     .get((pk.as_str(), LOG_HEAD_SK))?
@@ -204,7 +206,15 @@ fn apply(txn: &WriteTransaction, writes: &[Write], now: i64) -> Result<TxResult,
                 write_record(&mut items, &mut expiry, pk, &log_sk(seq), data, *expires_at)?;
                 write_record(&mut items, &mut expiry, pk, LOG_HEAD_SK, &json!({ "seq": seq }), None)?;
                 result.appended.push(seq);
+                ranges.entry(pk.as_str()).and_modify(|r| r.1 = seq).or_insert((seq, seq));
             }
+        }
+    }
+    for write in writes {
+        if let Write::Receipt { item, log } = write {
+            let mut data = item.data.clone();
+            fill_receipt(&mut data, ranges.get(log.as_str()).copied());
+            write_record(&mut items, &mut expiry, &item.pk, &item.sk, &data, item.expires_at)?;
         }
     }
     Ok(result)

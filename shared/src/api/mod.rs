@@ -1,0 +1,75 @@
+//! The HTTP surface: the route table ([`ops`]), the shared extractors, and one module per dialect.
+//! Dialects parse and validate their requests, call the engine and render their envelopes; no
+//! business rule lives here.
+
+pub mod eg;
+pub mod error;
+pub mod extract;
+pub mod ops;
+pub mod system;
+
+use std::collections::BTreeMap;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::response::IntoResponse;
+use axum::routing::MethodRouter;
+use http::{HeaderName, Method, Uri};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::engine::Engine;
+use crate::error::Error;
+use ops::{Dialect, OPS, Op};
+
+/// The header carrying each request's id.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// One operation's handler with its own body limit and panic envelope.
+fn op_method_router(op: &Op) -> MethodRouter<Engine> {
+    let panic = match op.dialect {
+        Dialect::EventGrid => eg::error::panic_response,
+    };
+    (op.route)()
+        .layer::<_, std::convert::Infallible>(DefaultBodyLimit::max(op.body_limit))
+        .layer::<_, std::convert::Infallible>(CatchPanicLayer::custom(panic))
+}
+
+/// A router over some operations, with the layers every route shares.
+fn router_of<'a>(ops: impl IntoIterator<Item = &'a Op>, engine: Engine) -> Router {
+    let mut by_path: BTreeMap<&str, MethodRouter<Engine>> = BTreeMap::new();
+    for op in ops {
+        let handler = op_method_router(op);
+        let merged = match by_path.remove(op.path) {
+            Some(existing) => existing.merge(handler),
+            None => handler,
+        };
+        by_path.insert(op.path, merged);
+    }
+    let mut router = Router::new();
+    for (path, handler) in by_path {
+        router = router.route(path, handler);
+    }
+    router
+        .fallback(not_found)
+        .layer(TraceLayer::new_for_http())
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .with_state(engine)
+}
+
+/// Every operation: the local runner's router.
+pub fn router(engine: Engine) -> Router {
+    router_of(OPS, engine)
+}
+
+/// One operation: a Lambda function's router (routing the one path again costs nothing and keeps
+/// the extractors exactly as they behave locally).
+pub fn op_router(op: &Op, engine: Engine) -> Router {
+    router_of([op], engine)
+}
+
+async fn not_found(method: Method, uri: Uri) -> impl IntoResponse {
+    eg::error::EgError(Error::not_found("route", format!("{method} {}", uri.path())))
+}

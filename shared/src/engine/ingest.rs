@@ -1,0 +1,192 @@
+//! Publishing: PutEvents. Each event is validated on its own (one bad event does not fail the
+//! others), deduplicated by `(source, id)` within the retention window, appended to the channel's
+//! log with a dedup key and an outbox entry in one transaction per chunk, then routed.
+//!
+//! An event counts as accepted once its transaction has committed; from then on it is delivered
+//! or dead-lettered whatever happens to this process: if routing does not finish, the outbox
+//! entry makes the sweeper route it.
+
+use std::collections::HashSet;
+
+use serde_json::{Value, json};
+
+use super::routing::{DeliveryJob, outbox_receipt};
+use super::{Engine, secs};
+use crate::error::{Error, Result};
+use crate::keys;
+use crate::model::channel::Channel;
+use crate::model::event::CloudEvent;
+use crate::model::validate::MAX_EVENTS_PER_CALL;
+use crate::ports::store::{MAX_TX_BYTES, MAX_TX_WRITES};
+use crate::ports::{Cond, Item, StoreError, Write};
+
+/// Events per transaction: a dedup key and a log entry each, plus the log head and the outbox.
+const EVENTS_PER_TX: usize = (MAX_TX_WRITES - 2) / 2;
+/// Bytes per transaction, with room for keys and the outbox entry.
+const BYTES_PER_TX: usize = MAX_TX_BYTES - 256 * 1024;
+
+/// What happened to one published event.
+#[derive(Debug)]
+pub struct PutOutcome {
+    /// The event's `id` as sent (empty when it had none).
+    pub event_id: String,
+    /// Why it was refused, if it was.
+    pub error: Option<Error>,
+}
+
+/// What happened to a PutEvents call.
+#[derive(Debug)]
+pub struct PutResult {
+    /// How many events were refused.
+    pub failed_count: usize,
+    /// One outcome per event, in order.
+    pub events: Vec<PutOutcome>,
+}
+
+/// Events appended to a channel's log, and the outbox entries that record them.
+#[derive(Default)]
+struct Logged {
+    events: Vec<(u64, Value)>,
+    outbox: Vec<(String, String)>,
+}
+
+/// An event on its way into the log.
+struct Accepted {
+    index: usize,
+    event: CloudEvent,
+    dedup_pk: String,
+    size: usize,
+}
+
+impl Engine {
+    /// Publishes events to a channel.
+    pub async fn put_events(&self, project: &str, channel_id: &str, events: Vec<Value>) -> Result<PutResult> {
+        if events.len() > MAX_EVENTS_PER_CALL {
+            return Err(Error::invalid(
+                "events",
+                format!("at most {MAX_EVENTS_PER_CALL} events per call, not {}", events.len()),
+            ));
+        }
+        let (channel, _) = self.channel(project, channel_id).await?;
+        let mut outcomes = Vec::with_capacity(events.len());
+        let mut candidates = Vec::new();
+        let mut seen = HashSet::new();
+        for (index, raw) in events.into_iter().enumerate() {
+            let event_id = raw.get("id").and_then(Value::as_str).unwrap_or_default().to_owned();
+            match CloudEvent::parse(raw) {
+                Err(e) => {
+                    let message = e.message(&format!("events[{index}]"));
+                    let (field, reason) = message.split_once(": ").unwrap_or((&message, ""));
+                    outcomes.push(PutOutcome { event_id, error: Some(Error::invalid(field, reason)) });
+                }
+                Ok(event) => {
+                    outcomes.push(PutOutcome { event_id, error: None });
+                    // A repeat within the call is acknowledged like a repeat of an earlier call.
+                    if seen.insert((event.source().to_owned(), event.id().to_owned())) {
+                        let dedup_pk = keys::dedup(project, channel_id, event.source(), event.id());
+                        let size = serde_json::to_vec(event.as_json()).map_or(0, |b| b.len());
+                        candidates.push(Accepted { index, event, dedup_pk, size });
+                    }
+                }
+            }
+        }
+        let fresh = self.drop_known_duplicates(candidates).await?;
+        let logged = self.append_events(project, channel_id, fresh).await?;
+        if !logged.events.is_empty() {
+            self.route_fresh(&channel, &logged).await;
+        }
+        let failed_count = outcomes.iter().filter(|o| o.error.is_some()).count();
+        Ok(PutResult { failed_count, events: outcomes })
+    }
+
+    /// Keeps the events whose `(source, id)` has not been published within the retention window.
+    async fn drop_known_duplicates(&self, candidates: Vec<Accepted>) -> Result<Vec<Accepted>> {
+        let keys: Vec<(String, String)> =
+            candidates.iter().map(|c| (c.dedup_pk.clone(), keys::DEDUP.to_owned())).collect();
+        let known = self.store().get_many(&keys).await?;
+        Ok(candidates.into_iter().zip(known).filter(|(_, k)| k.is_none()).map(|(c, _)| c).collect())
+    }
+
+    /// Appends events to the channel's log, in chunks that fit one transaction.
+    async fn append_events(&self, project: &str, channel_id: &str, events: Vec<Accepted>) -> Result<Logged> {
+        let mut logged = Logged::default();
+        let mut chunk: Vec<Accepted> = Vec::new();
+        let mut bytes = 0;
+        for e in events {
+            if !chunk.is_empty() && (chunk.len() == EVENTS_PER_TX || bytes + e.size > BYTES_PER_TX) {
+                self.append_chunk(project, channel_id, std::mem::take(&mut chunk), &mut logged).await?;
+                bytes = 0;
+            }
+            bytes += e.size;
+            chunk.push(e);
+        }
+        if !chunk.is_empty() {
+            self.append_chunk(project, channel_id, chunk, &mut logged).await?;
+        }
+        Ok(logged)
+    }
+
+    /// One transaction: a dedup key and a log entry per event, and the outbox receipt. A dedup key
+    /// that turns out to exist (a concurrent publish of the same event) drops that event.
+    async fn append_chunk(
+        &self,
+        project: &str,
+        channel_id: &str,
+        mut chunk: Vec<Accepted>,
+        logged: &mut Logged,
+    ) -> Result<()> {
+        let now_ms = self.now_ms();
+        let retention = self.config().retention.channel_events;
+        let expires = self.now_secs() + secs(retention);
+        let log = keys::channel_log(project, channel_id);
+        loop {
+            if chunk.is_empty() {
+                return Ok(());
+            }
+            let mut writes = Vec::with_capacity(chunk.len() * 2 + 1);
+            for a in &chunk {
+                let dedup = Item::new(a.dedup_pk.clone(), keys::DEDUP, json!({ "at": now_ms })).expiring(expires);
+                writes.push(Write::Put { item: dedup, cond: Cond::Absent });
+                let entry = json!({ "event": a.event.as_json(), "received_ms": now_ms });
+                writes.push(Write::Append { pk: log.clone(), data: entry, expires_at: Some(expires) });
+            }
+            let (receipt, outbox) = outbox_receipt(project, channel_id, now_ms);
+            writes.push(receipt);
+            match self.store().transact(writes).await {
+                Ok(result) => {
+                    logged
+                        .events
+                        .extend(result.appended.into_iter().zip(chunk).map(|(seq, a)| (seq, a.event.into_json())));
+                    logged.outbox.push(outbox);
+                    return Ok(());
+                }
+                Err(StoreError::ConditionFailed { index }) if index % 2 == 0 && index / 2 < chunk.len() => {
+                    let duplicate = chunk.remove(index / 2);
+                    tracing::debug!(event = duplicate.index, "event published concurrently; acknowledged once");
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Routes freshly logged events and clears their outbox entries. Failures are logged, not
+    /// returned: the events are accepted, and the sweeper routes whatever is left in the outbox.
+    async fn route_fresh(&self, channel: &Channel, logged: &Logged) {
+        let routed = async {
+            let table = self.route_table(channel).await?;
+            let jobs: Vec<DeliveryJob> = logged
+                .events
+                .iter()
+                .flat_map(|(seq, event)| Self::jobs_for(&table, &channel.project, &channel.id, *seq, event))
+                .collect();
+            self.enqueue(&jobs).await?;
+            for (pk, sk) in &logged.outbox {
+                self.store().delete(pk, sk, Cond::Any).await?;
+            }
+            Ok::<_, Error>(())
+        };
+        if let Err(e) = routed.await {
+            tracing::warn!(channel = %channel.id, error = %e, "routing deferred to the outbox sweeper");
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! The single-table key scheme: every item the engine stores, and where.
+//!
+//! | item                           | pk                                   | sk                          |
+//! |--------------------------------|--------------------------------------|-----------------------------|
+//! | access token (hashed)          | `tok#{sha256}`                       | `tok`                       |
+//! | project settings               | `p#{project}`                        | `settings`                  |
+//! | channel                        | `p#{project}`                        | `ch#{channel_id}`           |
+//! | channel name (uniqueness)      | `p#{project}`                        | `chn#{name}`                |
+//! | subscription                   | `p#{project}`                        | `sub#{subscription_id}`     |
+//! | subscription name (uniqueness) | `p#{project}`                        | `subn#{name}`               |
+//! | client-chosen source/target id | `gid#{kind}#{id}`                    | `gid`                       |
+//! | channel event log              | `log#ch#{project}#{channel_id}`      | 20-digit seq, `~head`       |
+//! | publish dedup key              | `dd#{project}#{channel_id}#{hash}`   | `dd`                        |
+//! | outbox (accepted, not routed)  | `ob#{shard}`                         | `{ms:013}#{id}`             |
+//! | delivery attempt               | `tr#{project}#{channel_id}#{seq}`    | `{sub}#{target}#{attempt}`  |
+//! | server secret                  | `meta`                               | `secret`                    |
+//!
+//! Project ids, channel ids and names never contain `#` (validation forbids it), so the keys are
+//! unambiguous. Hot keys are spread where it matters: dedup keys get a partition each, the outbox
+//! has [`OUTBOX_SHARDS`] partitions.
+
+use sha2::{Digest, Sha256};
+
+/// Partitions of the outbox.
+pub const OUTBOX_SHARDS: u32 = 8;
+
+/// Partition of a project's resources.
+pub fn project(project: &str) -> String {
+    format!("p#{project}")
+}
+
+/// Sort key of a project's settings.
+pub const SETTINGS: &str = "settings";
+
+/// Sort key of a channel.
+pub fn channel(id: &str) -> String {
+    format!("ch#{id}")
+}
+
+/// Sort-key prefix of channels.
+pub const CHANNEL_PREFIX: &str = "ch#";
+
+/// Sort key of a channel name claim.
+pub fn channel_name(name: &str) -> String {
+    format!("chn#{name}")
+}
+
+/// Sort key of a subscription.
+pub fn subscription(id: &str) -> String {
+    format!("sub#{id}")
+}
+
+/// Sort-key prefix of subscriptions.
+pub const SUBSCRIPTION_PREFIX: &str = "sub#";
+
+/// Sort key of a subscription name claim.
+pub fn subscription_name(name: &str) -> String {
+    format!("subn#{name}")
+}
+
+/// Partition of a globally unique, client-chosen id (`kind` is `source` or `target`).
+pub fn global_id(kind: &str, id: &str) -> String {
+    format!("gid#{kind}#{id}")
+}
+
+/// Sort key of a global id claim.
+pub const GLOBAL_ID: &str = "gid";
+
+/// Partition of an access token, by the hash of its secret.
+pub fn token(hash: &str) -> String {
+    format!("tok#{hash}")
+}
+
+/// Sort key of an access token.
+pub const TOKEN: &str = "tok";
+
+/// Log partition of a channel's events.
+pub fn channel_log(project: &str, channel_id: &str) -> String {
+    format!("log#ch#{project}#{channel_id}")
+}
+
+/// Partition of the dedup key of `(source, id)` published on a channel.
+pub fn dedup(project: &str, channel_id: &str, source: &str, id: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(source.as_bytes());
+    h.update([0]);
+    h.update(id.as_bytes());
+    format!("dd#{project}#{channel_id}#{}", hex::encode(&h.finalize()[..16]))
+}
+
+/// Sort key of a dedup key.
+pub const DEDUP: &str = "dd";
+
+/// Partition of outbox shard `shard`.
+pub fn outbox(shard: u32) -> String {
+    format!("ob#{shard}")
+}
+
+/// The outbox shard of a channel.
+pub fn outbox_shard(project: &str, channel_id: &str) -> u32 {
+    let digest = Sha256::digest(format!("{project}#{channel_id}").as_bytes());
+    u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]) % OUTBOX_SHARDS
+}
+
+/// Sort key of an outbox entry written at `ms`.
+pub fn outbox_entry(ms: i64, id: &str) -> String {
+    format!("{ms:013}#{id}")
+}
+
+/// Partition of the delivery attempts of one event.
+pub fn trace(project: &str, channel_id: &str, seq: u64) -> String {
+    format!("tr#{project}#{channel_id}#{seq}")
+}
+
+/// Sort key of one delivery attempt.
+pub fn attempt(subscription: &str, target: &str, attempt: u32) -> String {
+    format!("{subscription}#{target}#{attempt:04}")
+}
+
+/// Partition of server-wide metadata.
+pub const META: &str = "meta";
+
+/// Sort key of the server secret (keys cursors and seals stored secrets).
+pub const SERVER_SECRET: &str = "secret";
