@@ -1,1 +1,12 @@
-//! e2e
+//! End-to-end tests: the local runner on a free port, a real HTTP client, a real webhook receiver.
+// Tests drive the system from outside, with real clients, real clocks and the environment.
+#![allow(clippy::disallowed_methods)]
+
+mod channels;
+mod delivery;
+mod errors;
+mod helpers;
+mod lambda;
+mod restart;
+mod subscriptions;
+mod template;

@@ -53,6 +53,7 @@ fn router_of<'a>(ops: impl IntoIterator<Item = &'a Op>, engine: Engine) -> Route
     }
     router
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(TraceLayer::new_for_http())
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
@@ -68,6 +69,14 @@ pub fn router(engine: Engine) -> Router {
 /// the extractors exactly as they behave locally).
 pub fn op_router(op: &Op, engine: Engine) -> Router {
     router_of([op], engine)
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> impl IntoResponse {
+    let body = serde_json::json!({
+        "error_code": "EG.00513000",
+        "error_msg": format!("method {method} is not allowed on {}", uri.path()),
+    });
+    (http::StatusCode::METHOD_NOT_ALLOWED, axum::Json(body))
 }
 
 async fn not_found(method: Method, uri: Uri) -> impl IntoResponse {
