@@ -34,7 +34,7 @@ pub fn queue_specs() -> Vec<QueueSpec> {
 /// Where the data lives.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BackendConfig {
-    /// The embedded database: in this file, or in memory when `None`.
+    /// The embedded databases: in this directory, or in memory when `None`.
     Embedded(Option<PathBuf>),
     /// DynamoDB and SQS.
     Aws(AwsResources),

@@ -10,14 +10,16 @@
 //! | subscription name (uniqueness) | `p#{project}`                        | `subn#{name}`               |
 //! | client-chosen source/target id | `gid#{kind}#{id}`                    | `gid`                       |
 //! | channel event log              | `log#ch#{project}#{channel_id}`      | 20-digit seq, `~head`       |
-//! | publish dedup key              | `dd#{project}#{channel_id}#{hash}`   | `dd`                        |
+//! | publish dedup key              | `dd#{project}#{channel_id}`          | `{len}{source}{id}` or hash |
 //! | outbox (accepted, not routed)  | `ob#{shard}`                         | `{ms:013}#{id}`             |
 //! | delivery attempt               | `tr#{project}#{channel_id}#{seq}`    | `{sub}#{target}#{attempt}`  |
 //! | server secret                  | `meta`                               | `secret`                    |
 //!
 //! Project ids, channel ids and names never contain `#` (validation forbids it), so the keys are
-//! unambiguous. Hot keys are spread where it matters: dedup keys get a partition each, the outbox
-//! has [`OUTBOX_SHARDS`] partitions.
+//! unambiguous. The outbox has [`OUTBOX_SHARDS`] partitions. A channel's dedup keys share its
+//! partition and sort by source and id, so that keys written together sit together (an embedded
+//! database rewrites every page a commit touches); on DynamoDB a channel's throughput is bounded by
+//! its log partition anyway.
 
 use sha2::{Digest, Sha256};
 
@@ -79,17 +81,22 @@ pub fn channel_log(project: &str, channel_id: &str) -> String {
     format!("log#ch#{project}#{channel_id}")
 }
 
-/// Partition of the dedup key of `(source, id)` published on a channel.
-pub fn dedup(project: &str, channel_id: &str, source: &str, id: &str) -> String {
+/// Partition of the dedup keys of a channel.
+pub fn dedup(project: &str, channel_id: &str) -> String {
+    format!("dd#{project}#{channel_id}")
+}
+
+/// Sort key of the dedup key of `(source, id)`: both, length-prefixed, or their hash when long.
+pub fn dedup_entry(source: &str, id: &str) -> String {
+    if source.len() + id.len() <= 900 {
+        return format!("{:04}{source}{id}", source.len());
+    }
     let mut h = Sha256::new();
     h.update(source.as_bytes());
     h.update([0]);
     h.update(id.as_bytes());
-    format!("dd#{project}#{channel_id}#{}", hex::encode(&h.finalize()[..16]))
+    format!("h#{}", hex::encode(h.finalize()))
 }
-
-/// Sort key of a dedup key.
-pub const DEDUP: &str = "dd";
 
 /// Partition of outbox shard `shard`.
 pub fn outbox(shard: u32) -> String {

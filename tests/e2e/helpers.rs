@@ -25,7 +25,7 @@ pub const OPERATOR: &str = "sy_test-operator-token-0123456789";
 pub enum Backend {
     /// The embedded backend in memory.
     Memory,
-    /// The embedded backend in this file.
+    /// The embedded backend in this directory.
     File(std::path::PathBuf),
     /// DynamoDB and SQS on the emulator (fresh table and queues).
     Aws,

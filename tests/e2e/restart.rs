@@ -9,7 +9,7 @@ use crate::helpers::{Backend, Hook, Receiver, TestApp, event};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_accepted_before_a_restart_are_delivered_after_it() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("switchyard.redb");
+    let path = dir.path().join("data");
     let rx = Receiver::start().await;
 
     // The first runner accepts events but dies before delivering them (no workers).

@@ -12,6 +12,9 @@ use switchyard::engine::auth::Principal;
 use switchyard::local::{RunnerOptions, start};
 use switchyard::{Engine, telemetry};
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "switchyard", version, about = "Switchyard, the serverless event bus, on your machine")]
 struct Cli {
@@ -95,7 +98,7 @@ struct ServeArgs {
 async fn backend_config(args: &BackendArgs) -> anyhow::Result<BackendConfig> {
     Ok(match args.backend {
         BackendKind::Embedded if args.memory => BackendConfig::Embedded(None),
-        BackendKind::Embedded => BackendConfig::Embedded(Some(args.data_dir.join("switchyard.redb"))),
+        BackendKind::Embedded => BackendConfig::Embedded(Some(args.data_dir.clone())),
         BackendKind::Aws if args.provision => {
             let table = env("SWITCHYARD_TABLE").unwrap_or_else(|| "switchyard".to_owned());
             BackendConfig::Aws(provision(&table, &queue_specs(), "switchyard-").await?)

@@ -17,13 +17,10 @@ use crate::keys;
 use crate::model::channel::Channel;
 use crate::model::event::CloudEvent;
 use crate::model::validate::MAX_EVENTS_PER_CALL;
-use crate::ports::store::{MAX_TX_BYTES, MAX_TX_WRITES};
 use crate::ports::{Cond, Item, StoreError, Write};
 
-/// Events per transaction: a dedup key and a log entry each, plus the log head and the outbox.
-const EVENTS_PER_TX: usize = (MAX_TX_WRITES - 2) / 2;
-/// Bytes per transaction, with room for keys and the outbox entry.
-const BYTES_PER_TX: usize = MAX_TX_BYTES - 256 * 1024;
+/// Bytes a transaction leaves for other things than the events (keys, the outbox entry).
+const TX_SLACK_BYTES: usize = 256 * 1024;
 
 /// What happened to one published event.
 #[derive(Debug)]
@@ -54,7 +51,7 @@ struct Logged {
 struct Accepted {
     index: usize,
     event: CloudEvent,
-    dedup_pk: String,
+    dedup_sk: String,
     size: usize,
 }
 
@@ -83,37 +80,52 @@ impl Engine {
                     outcomes.push(PutOutcome { event_id, error: None });
                     // A repeat within the call is acknowledged like a repeat of an earlier call.
                     if seen.insert((event.source().to_owned(), event.id().to_owned())) {
-                        let dedup_pk = keys::dedup(project, channel_id, event.source(), event.id());
+                        let dedup_sk = keys::dedup_entry(event.source(), event.id());
                         let size = serde_json::to_vec(event.as_json()).map_or(0, |b| b.len());
-                        candidates.push(Accepted { index, event, dedup_pk, size });
+                        candidates.push(Accepted { index, event, dedup_sk, size });
                     }
                 }
             }
         }
-        let fresh = self.drop_known_duplicates(candidates).await?;
+        let t0 = std::time::Instant::now();
+        let fresh = self.drop_known_duplicates(&keys::dedup(project, channel_id), candidates).await?;
+        let t1 = std::time::Instant::now();
         let logged = self.append_events(project, channel_id, fresh).await?;
+        let t2 = std::time::Instant::now();
         if !logged.events.is_empty() {
             self.route_fresh(&channel, &logged).await;
+        }
+        let t3 = std::time::Instant::now();
+        if rand::random::<u8>() < 8 {
+            eprintln!(
+                "PHASES dedup={:.2}ms append={:.2}ms route={:.2}ms",
+                (t1 - t0).as_secs_f64() * 1e3,
+                (t2 - t1).as_secs_f64() * 1e3,
+                (t3 - t2).as_secs_f64() * 1e3
+            );
         }
         let failed_count = outcomes.iter().filter(|o| o.error.is_some()).count();
         Ok(PutResult { failed_count, events: outcomes })
     }
 
     /// Keeps the events whose `(source, id)` has not been published within the retention window.
-    async fn drop_known_duplicates(&self, candidates: Vec<Accepted>) -> Result<Vec<Accepted>> {
-        let keys: Vec<(String, String)> =
-            candidates.iter().map(|c| (c.dedup_pk.clone(), keys::DEDUP.to_owned())).collect();
+    async fn drop_known_duplicates(&self, pk: &str, candidates: Vec<Accepted>) -> Result<Vec<Accepted>> {
+        let keys: Vec<(String, String)> = candidates.iter().map(|c| (pk.to_owned(), c.dedup_sk.clone())).collect();
         let known = self.store().get_many(&keys).await?;
         Ok(candidates.into_iter().zip(known).filter(|(_, k)| k.is_none()).map(|(c, _)| c).collect())
     }
 
     /// Appends events to the channel's log, in chunks that fit one transaction.
     async fn append_events(&self, project: &str, channel_id: &str, events: Vec<Accepted>) -> Result<Logged> {
+        let limits = self.store().tx_limits();
+        // A dedup key and a log entry per event, plus the outbox entry.
+        let events_per_tx = (limits.writes - 1) / 2;
+        let bytes_per_tx = limits.bytes.saturating_sub(TX_SLACK_BYTES);
         let mut logged = Logged::default();
         let mut chunk: Vec<Accepted> = Vec::new();
         let mut bytes = 0;
         for e in events {
-            if !chunk.is_empty() && (chunk.len() == EVENTS_PER_TX || bytes + e.size > BYTES_PER_TX) {
+            if !chunk.is_empty() && (chunk.len() == events_per_tx || bytes + e.size > bytes_per_tx) {
                 self.append_chunk(project, channel_id, std::mem::take(&mut chunk), &mut logged).await?;
                 bytes = 0;
             }
@@ -139,13 +151,14 @@ impl Engine {
         let retention = self.config().retention.channel_events;
         let expires = self.now_secs() + secs(retention);
         let log = keys::channel_log(project, channel_id);
+        let dedup_pk = keys::dedup(project, channel_id);
         loop {
             if chunk.is_empty() {
                 return Ok(());
             }
             let mut writes = Vec::with_capacity(chunk.len() * 2 + 1);
             for a in &chunk {
-                let dedup = Item::new(a.dedup_pk.clone(), keys::DEDUP, json!({ "at": now_ms })).expiring(expires);
+                let dedup = Item::new(dedup_pk.clone(), a.dedup_sk.clone(), json!({ "at": now_ms })).expiring(expires);
                 writes.push(Write::Put { item: dedup, cond: Cond::Absent });
                 let entry = json!({ "event": a.event.as_json(), "received_ms": now_ms });
                 writes.push(Write::Append { pk: log.clone(), data: entry, expires_at: Some(expires) });
@@ -180,9 +193,12 @@ impl Engine {
                 .flat_map(|(seq, event)| Self::jobs_for(&table, &channel.project, &channel.id, *seq, event))
                 .collect();
             self.enqueue(&jobs).await?;
-            for (pk, sk) in &logged.outbox {
-                self.store().delete(pk, sk, Cond::Any).await?;
-            }
+            let cleared = logged
+                .outbox
+                .iter()
+                .map(|(pk, sk)| Write::Delete { pk: pk.clone(), sk: sk.clone(), cond: Cond::Any })
+                .collect();
+            self.store().transact(cleared).await?;
             Ok::<_, Error>(())
         };
         if let Err(e) = routed.await {

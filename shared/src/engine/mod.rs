@@ -51,6 +51,7 @@ struct Inner {
     routes: routing::RouteCache,
     tokens: auth::TokenCache,
     secrets: signing::SecretCache,
+    deliveries: delivery::SubscriptionCache,
     known_defaults: Mutex<HashSet<String>>,
 }
 
@@ -70,6 +71,7 @@ impl Engine {
                 routes: routing::RouteCache::default(),
                 tokens: auth::TokenCache::default(),
                 secrets: signing::SecretCache::default(),
+                deliveries: delivery::SubscriptionCache::default(),
                 known_defaults: Mutex::new(HashSet::new()),
             }),
         }
@@ -84,8 +86,8 @@ impl Engine {
     pub async fn open_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
         let outbound = crate::ports::outbound::shared(config.delivery.address_policy)?;
         let (store, queue): (Arc<dyn Store>, Arc<dyn Queue>) = match &config.backend {
-            BackendConfig::Embedded(Some(path)) => {
-                let e = Embedded::open_file(path, Arc::clone(&clock), queue_specs()).await?;
+            BackendConfig::Embedded(Some(dir)) => {
+                let e = Embedded::open_dir(dir, Arc::clone(&clock), queue_specs()).await?;
                 (Arc::new(e.store), Arc::new(e.queue))
             }
             BackendConfig::Embedded(None) => {
@@ -145,6 +147,10 @@ impl Engine {
 
     pub(crate) fn secrets(&self) -> &signing::SecretCache {
         &self.inner.secrets
+    }
+
+    pub(crate) fn delivery_cache(&self) -> &delivery::SubscriptionCache {
+        &self.inner.deliveries
     }
 
     pub(crate) fn known_defaults(&self) -> &Mutex<HashSet<String>> {

@@ -7,8 +7,9 @@
 //! - Every write of a key gives it a new version; a create starts a fresh version. `Cond::Version`
 //!   compares with the version last read, which is how read-modify-write stays correct under
 //!   concurrent writers (optimistic concurrency).
-//! - `transact` applies all its writes or none. At most [`MAX_TX_WRITES`] writes and
-//!   [`MAX_TX_BYTES`] bytes; one key at most once. A failed condition names the write's index.
+//! - `transact` applies all its writes or none, within the backend's [`TxLimits`] (DynamoDB's are
+//!   100 writes and 4 MiB, the embedded store's larger); one key at most once. A failed condition
+//!   names the write's index.
 //! - `Write::Append` appends one entry to a log partition: the store assigns the next dense sequence
 //!   number (1, 2, 3, … per partition, never reused) atomically with the rest of the transaction,
 //!   stores the entry under [`log_sk`]`(seq)` and keeps the head at [`LOG_HEAD_SK`]. Entries of one
@@ -26,10 +27,17 @@ use serde_json::Value;
 
 /// Largest item (key, document and metadata), as DynamoDB allows.
 pub const MAX_ITEM_BYTES: usize = 400 * 1024;
-/// Most writes in one transaction, as DynamoDB allows.
-pub const MAX_TX_WRITES: usize = 100;
-/// Largest transaction in bytes, as DynamoDB allows.
-pub const MAX_TX_BYTES: usize = 4 * 1024 * 1024;
+/// How large a transaction a backend takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TxLimits {
+    /// Most writes (a log append counts once, its head included).
+    pub writes: usize,
+    /// Most bytes.
+    pub bytes: usize,
+}
+
+/// DynamoDB's transaction limits (the log head of an append counts as a write there).
+pub const DYNAMODB_TX_LIMITS: TxLimits = TxLimits { writes: 100, bytes: 4 * 1024 * 1024 };
 /// Longest sort key in bytes, as DynamoDB allows.
 pub const MAX_SK_BYTES: usize = 1024;
 /// Longest partition key in bytes, as DynamoDB allows.
@@ -313,6 +321,9 @@ pub trait Store: Send + Sync {
     /// Applies all writes atomically, or none.
     async fn transact(&self, writes: Vec<Write>) -> Result<TxResult, StoreError>;
 
+    /// How large a transaction this backend takes.
+    fn tx_limits(&self) -> TxLimits;
+
     /// Reads one page of one partition.
     async fn query(&self, query: Query) -> Result<Page, StoreError>;
 
@@ -323,14 +334,15 @@ pub trait Store: Send + Sync {
     }
 }
 
-/// Checks the limits every backend enforces on a transaction.
-pub fn check_transaction(writes: &[Write]) -> Result<(), StoreError> {
+/// Checks a transaction against a backend's limits and the rules every backend shares.
+pub fn check_transaction(writes: &[Write], limits: TxLimits) -> Result<(), StoreError> {
     if writes.is_empty() {
         return Err(StoreError::Invalid("a transaction needs at least one write".into()));
     }
-    if writes.len() > MAX_TX_WRITES {
+    if writes.len() > limits.writes {
         return Err(StoreError::Invalid(format!(
-            "a transaction holds at most {MAX_TX_WRITES} writes, not {}",
+            "a transaction holds at most {} writes, not {}",
+            limits.writes,
             writes.len()
         )));
     }
@@ -356,8 +368,8 @@ pub fn check_transaction(writes: &[Write]) -> Result<(), StoreError> {
     if keys.iter().any(|(pk, sk)| sk == LOG_HEAD_SK && appended.contains(pk)) {
         return Err(StoreError::Invalid("a transaction may not write a log head it appends to".into()));
     }
-    if total > MAX_TX_BYTES {
-        return Err(StoreError::Invalid(format!("transaction of {total} bytes exceeds {MAX_TX_BYTES}")));
+    if total > limits.bytes {
+        return Err(StoreError::Invalid(format!("transaction of {total} bytes exceeds {}", limits.bytes)));
     }
     Ok(())
 }

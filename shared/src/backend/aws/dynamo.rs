@@ -18,8 +18,8 @@ use serde_json::Value;
 
 use crate::ports::Clock;
 use crate::ports::store::{
-    Cond, Item, LOG_HEAD_SK, Order, Page, Query, SkRange, Store, StoreError, TxResult, Write, check_key,
-    check_transaction, fill_receipt, log_sk,
+    Cond, DYNAMODB_TX_LIMITS, Item, LOG_HEAD_SK, Order, Page, Query, SkRange, Store, StoreError, TxLimits, TxResult,
+    Write, check_key, check_transaction, fill_receipt, log_sk,
 };
 
 /// How many times a transaction is retried after losing a race on a log head or a conflict.
@@ -389,7 +389,7 @@ impl Store for DynamoStore {
     }
 
     async fn put(&self, item: Item, cond: Cond) -> Result<(), StoreError> {
-        check_transaction(std::slice::from_ref(&Write::Put { item: item.clone(), cond }))?;
+        check_transaction(std::slice::from_ref(&Write::Put { item: item.clone(), cond }), DYNAMODB_TX_LIMITS)?;
         let parts = put_parts(&item, condition(cond, self.clock.now_secs()), None);
         let sent = self
             .client
@@ -412,13 +412,13 @@ impl Store for DynamoStore {
     }
 
     async fn transact(&self, writes: Vec<Write>) -> Result<TxResult, StoreError> {
-        check_transaction(&writes)?;
+        check_transaction(&writes, self.tx_limits())?;
         let extra = writes
             .iter()
             .filter_map(|w| if let Write::Append { pk, .. } = w { Some(pk) } else { None })
             .collect::<std::collections::HashSet<_>>()
             .len();
-        if writes.len() + extra > crate::ports::store::MAX_TX_WRITES {
+        if writes.len() + extra > DYNAMODB_TX_LIMITS.writes {
             return Err(StoreError::Invalid("transaction too large once log heads are counted".into()));
         }
         for attempt in 1..=MAX_ATTEMPTS {
@@ -428,6 +428,11 @@ impl Store for DynamoStore {
             }
         }
         Err(StoreError::Unavailable("transaction kept conflicting with concurrent writers".into()))
+    }
+
+    fn tx_limits(&self) -> TxLimits {
+        // The head of each log appended to is one more write.
+        TxLimits { writes: DYNAMODB_TX_LIMITS.writes - 1, ..DYNAMODB_TX_LIMITS }
     }
 
     async fn query(&self, query: Query) -> Result<Page, StoreError> {

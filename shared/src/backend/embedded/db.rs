@@ -25,6 +25,12 @@ use crate::ports::Clock;
 const PURGE_EVERY: Duration = Duration::from_secs(30);
 /// Most jobs committed together.
 const MAX_BATCH: usize = 4096;
+/// A batch at least this large means the writer is busy: the next one waits a little for more
+/// jobs, because each commit rewrites the pages it touches and bigger batches share them. Under
+/// light load nothing waits.
+const BUSY_BATCH: usize = 16;
+/// How long a busy writer waits to fill a batch.
+const LINGER: Duration = Duration::from_micros(400);
 
 /// Why a job did not complete.
 #[derive(Debug)]
@@ -117,6 +123,30 @@ impl Db {
         self.inner.database.begin_read()
     }
 
+    /// Runs `f` in a coming group commit without waiting for it (failures are logged). Jobs run
+    /// in the order they are submitted, so a later awaited write lands after this one.
+    pub(crate) fn write_detached<E>(
+        &self,
+        f: impl FnOnce(&WriteTransaction) -> Result<(), JobError<E>> + Send + 'static,
+    ) where
+        E: std::fmt::Debug + Send + 'static,
+    {
+        let job: Job = Box::new(move |txn| {
+            let result = catch_unwind(AssertUnwindSafe(|| f(txn)))
+                .unwrap_or_else(|_| Err(JobError::Storage("a write job panicked".into())));
+            let failed = matches!(result, Err(JobError::Storage(_)));
+            let completion: Completion = Box::new(move |batch_error| {
+                if let Some(e) = batch_error.or_else(|| result.err().map(|e| format!("{e:?}"))) {
+                    tracing::warn!(error = %e, "a background write failed");
+                }
+            });
+            (failed, completion)
+        });
+        if let Some(sender) = self.inner.sender.as_ref() {
+            let _ = sender.send(job);
+        }
+    }
+
     /// Runs `f` in the next group commit and returns its result once the commit is durable.
     pub(crate) async fn write<R, E>(
         &self,
@@ -148,6 +178,7 @@ impl Db {
 
 fn writer_loop(database: &Database, receiver: &mpsc::Receiver<Job>, clock: &dyn Clock, purge: &Purge) {
     let mut last_purge = Instant::now();
+    let mut busy = false;
     loop {
         let first = match receiver.recv_timeout(PURGE_EVERY) {
             Ok(job) => Some(job),
@@ -155,12 +186,21 @@ fn writer_loop(database: &Database, receiver: &mpsc::Receiver<Job>, clock: &dyn 
             Err(mpsc::RecvTimeoutError::Disconnected) => return,
         };
         let mut jobs: Vec<Job> = first.into_iter().collect();
+        let linger_until = Instant::now() + LINGER;
         while jobs.len() < MAX_BATCH {
             match receiver.try_recv() {
                 Ok(job) => jobs.push(job),
+                Err(mpsc::TryRecvError::Empty) if busy && !jobs.is_empty() => {
+                    let left = linger_until.saturating_duration_since(Instant::now());
+                    match receiver.recv_timeout(left) {
+                        Ok(job) => jobs.push(job),
+                        Err(_) => break,
+                    }
+                }
                 Err(_) => break,
             }
         }
+        busy = jobs.len() >= BUSY_BATCH;
         let purge_due = last_purge.elapsed() >= PURGE_EVERY;
         if purge_due {
             last_purge = Instant::now();

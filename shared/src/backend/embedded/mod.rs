@@ -1,5 +1,6 @@
-//! The embedded backend: store and queue in one redb database, file-backed for the local runner
-//! (a restart loses nothing) or in memory for tests.
+//! The embedded backend: the store and the queues in two redb databases (each with its own writer
+//! thread, so their commits and fsyncs run side by side), file-backed for the local runner (a
+//! restart loses nothing) or in memory for tests.
 
 mod db;
 mod queue;
@@ -24,21 +25,23 @@ pub struct Embedded {
 }
 
 impl Embedded {
-    /// Opens the database file at `path` (created when missing) with the given queues.
-    pub async fn open_file(path: &Path, clock: Arc<dyn Clock>, queues: Vec<QueueSpec>) -> anyhow::Result<Self> {
-        let db = Db::open_file(path, Arc::clone(&clock), Box::new(store::purge_expired))?;
-        Self::start(db, clock, queues).await
+    /// Opens the databases in directory `dir` (created when missing) with the given queues.
+    pub async fn open_dir(dir: &Path, clock: Arc<dyn Clock>, queues: Vec<QueueSpec>) -> anyhow::Result<Self> {
+        let store = Db::open_file(&dir.join("store.redb"), Arc::clone(&clock), Box::new(store::purge_expired))?;
+        let queue = Db::open_file(&dir.join("queue.redb"), Arc::clone(&clock), Box::new(|_, _| Ok(())))?;
+        Self::start(store, queue, clock, queues).await
     }
 
-    /// Opens a database that lives in memory only.
+    /// Opens databases that live in memory only.
     pub async fn in_memory(clock: Arc<dyn Clock>, queues: Vec<QueueSpec>) -> anyhow::Result<Self> {
-        let db = Db::in_memory(Arc::clone(&clock), Box::new(store::purge_expired))?;
-        Self::start(db, clock, queues).await
+        let store = Db::in_memory(Arc::clone(&clock), Box::new(store::purge_expired))?;
+        let queue = Db::in_memory(Arc::clone(&clock), Box::new(|_, _| Ok(())))?;
+        Self::start(store, queue, clock, queues).await
     }
 
-    async fn start(db: Db, clock: Arc<dyn Clock>, queues: Vec<QueueSpec>) -> anyhow::Result<Self> {
-        store::create_tables(&db).await?;
-        let queue = EmbeddedQueue::open(db.clone(), queues).await?;
-        Ok(Self { store: EmbeddedStore::new(db, clock), queue })
+    async fn start(store: Db, queue: Db, clock: Arc<dyn Clock>, queues: Vec<QueueSpec>) -> anyhow::Result<Self> {
+        store::create_tables(&store).await?;
+        let queue = EmbeddedQueue::open(queue, queues).await?;
+        Ok(Self { store: EmbeddedStore::new(store, clock), queue })
     }
 }

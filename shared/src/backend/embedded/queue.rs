@@ -4,7 +4,7 @@
 //! Timing uses the system clock, not the engine's clock port: delays and visibility timeouts are
 //! real waits.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -74,6 +74,8 @@ struct Named {
     spec: QueueSpec,
     state: Mutex<QueueState>,
     arrived: Notify,
+    /// Messages whose receive count and visibility changed since they were last written.
+    unsaved: Mutex<HashSet<String>>,
 }
 
 /// A change to persist.
@@ -82,16 +84,64 @@ enum Persist {
     Remove(String, String),
 }
 
+fn apply(txn: &WriteTransaction, changes: Vec<Persist>) -> Result<(), JobError<QueueError>> {
+    let mut table = txn.open_table(MESSAGES)?;
+    for change in changes {
+        match change {
+            Persist::Upsert(queue, id, bytes) => {
+                table.insert((queue.as_str(), id.as_str()), bytes.as_slice())?;
+            }
+            Persist::Remove(queue, id) => {
+                table.remove((queue.as_str(), id.as_str()))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// How often receive counts and visibility changes are written (a message deleted before then
+/// never costs that write; were they lost in a crash, a message would come back a receive early).
+const SAVE_RECEIPTS_EVERY: Duration = Duration::from_secs(1);
+
+struct Shared {
+    db: Db,
+    queues: HashMap<String, Named>,
+}
+
+impl Shared {
+    /// Writes the bookkeeping of every message received since the last save.
+    fn save_receipts(&self) {
+        let mut changes = Vec::new();
+        for named in self.queues.values() {
+            let unsaved = std::mem::take(&mut *named.unsaved.lock());
+            let state = named.state.lock();
+            for id in unsaved {
+                if let Some(message) = state.messages.get(&id) {
+                    changes.push(Persist::Upsert(named.spec.name.clone(), id, message.encode()));
+                }
+            }
+        }
+        if !changes.is_empty() {
+            self.db.write_detached::<QueueError>(move |txn| apply(txn, changes));
+        }
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        self.save_receipts();
+    }
+}
+
 /// The embedded implementation of [`Queue`].
 #[derive(Clone)]
 pub struct EmbeddedQueue {
-    db: Db,
-    queues: Arc<HashMap<String, Named>>,
+    shared: Arc<Shared>,
 }
 
 impl std::fmt::Debug for EmbeddedQueue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EmbeddedQueue").field("queues", &self.queues.keys().collect::<Vec<_>>()).finish()
+        f.debug_struct("EmbeddedQueue").field("queues", &self.shared.queues.keys().collect::<Vec<_>>()).finish()
     }
 }
 
@@ -116,7 +166,8 @@ impl EmbeddedQueue {
         let mut queues = HashMap::new();
         for spec in specs {
             let state = Mutex::new(QueueState::default());
-            queues.insert(spec.name.clone(), Named { spec, state, arrived: Notify::new() });
+            let named = Named { spec, state, arrived: Notify::new(), unsaved: Mutex::new(HashSet::new()) };
+            queues.insert(named.spec.name.clone(), named);
         }
         for named in queues.values() {
             if let Some((dlq, _)) = &named.spec.dead_letter {
@@ -139,34 +190,37 @@ impl EmbeddedQueue {
             };
             named.state.lock().insert(id.to_owned(), message);
         }
-        Ok(Self { db, queues: Arc::new(queues) })
+        let shared = Arc::new(Shared { db, queues });
+        let weak = Arc::downgrade(&shared);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(SAVE_RECEIPTS_EVERY).await;
+                match weak.upgrade() {
+                    Some(shared) => shared.save_receipts(),
+                    None => return,
+                }
+            }
+        });
+        Ok(Self { shared })
     }
 
     fn named(&self, queue: &str) -> Result<&Named, QueueError> {
-        self.queues.get(queue).ok_or_else(|| QueueError::Invalid(format!("unknown queue {queue}")))
+        self.shared.queues.get(queue).ok_or_else(|| QueueError::Invalid(format!("unknown queue {queue}")))
     }
 
     async fn persist(&self, changes: Vec<Persist>) -> Result<(), QueueError> {
         if changes.is_empty() {
             return Ok(());
         }
-        self.db
-            .write(move |txn| {
-                let mut table = txn.open_table(MESSAGES)?;
-                for change in changes {
-                    match change {
-                        Persist::Upsert(queue, id, bytes) => {
-                            table.insert((queue.as_str(), id.as_str()), bytes.as_slice())?;
-                        }
-                        Persist::Remove(queue, id) => {
-                            table.remove((queue.as_str(), id.as_str()))?;
-                        }
-                    }
-                }
-                Ok(())
-            })
-            .await
-            .map_err(to_queue_error)
+        self.shared.db.write(move |txn| apply(txn, changes)).await.map_err(to_queue_error)
+    }
+
+    /// Persists the dead-letter moves of a receive without making the receiver wait (were they lost
+    /// in a crash, the message would be moved again). Sends and deletes are always awaited.
+    fn persist_later(&self, changes: Vec<Persist>) {
+        if !changes.is_empty() {
+            self.shared.db.write_detached::<QueueError>(move |txn| apply(txn, changes));
+        }
     }
 
     /// Takes up to `max` visible messages, moving over-received ones to the dead-letter queue.
@@ -192,7 +246,7 @@ impl EmbeddedQueue {
                     continue;
                 }
                 message.visible_at = now + ms(visibility);
-                changes.push(Persist::Upsert(named.spec.name.clone(), id.clone(), message.encode()));
+                named.unsaved.lock().insert(id.clone());
                 received.push(Received {
                     receipt: format!("{id}.{}", message.receive_count),
                     message_id: id.clone(),
@@ -205,7 +259,7 @@ impl EmbeddedQueue {
         for (dlq, id, message) in dead {
             let moved = Stored { body: message.body, visible_at: now, receive_count: 0 };
             changes.push(Persist::Upsert(dlq.clone(), id.clone(), moved.encode()));
-            if let Some(target) = self.queues.get(&dlq) {
+            if let Some(target) = self.shared.queues.get(&dlq) {
                 target.state.lock().insert(id, moved);
                 target.arrived.notify_waiters();
             }
@@ -261,7 +315,7 @@ impl Queue for EmbeddedQueue {
             tokio::pin!(arrived);
             arrived.as_mut().enable();
             let (received, changes) = self.take_visible(named, max.max(1), visibility);
-            self.persist(changes).await?;
+            self.persist_later(changes);
             if !received.is_empty() {
                 return Ok(received);
             }
@@ -292,7 +346,10 @@ impl Queue for EmbeddedQueue {
             }
         };
         match removed {
-            Some(id) => self.persist(vec![Persist::Remove(queue.to_owned(), id)]).await,
+            Some(id) => {
+                named.unsaved.lock().remove(&id);
+                self.persist(vec![Persist::Remove(queue.to_owned(), id)]).await
+            }
             None => Ok(()),
         }
     }
@@ -309,6 +366,7 @@ impl Queue for EmbeddedQueue {
             message.visible_at = now_ms() + ms(visibility);
             let bytes = message.encode();
             state.insert(id.clone(), message);
+            named.unsaved.lock().remove(&id);
             Persist::Upsert(queue.to_owned(), id, bytes)
         };
         named.arrived.notify_waiters();

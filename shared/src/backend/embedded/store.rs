@@ -12,9 +12,13 @@ use serde_json::{Value, json};
 use super::db::{Db, JobError};
 use crate::ports::Clock;
 use crate::ports::store::{
-    Cond, Item, LOG_HEAD_SK, Order, Page, Query, SkRange, Store, StoreError, TxResult, Write, check_key,
+    Cond, Item, LOG_HEAD_SK, Order, Page, Query, SkRange, Store, StoreError, TxLimits, TxResult, Write, check_key,
     check_transaction, fill_receipt, log_sk,
 };
+
+/// The embedded store's transaction limits: one commit, so larger than DynamoDB's, which spares
+/// callers splitting work into several commits (each one a wait for the disk).
+pub const EMBEDDED_TX_LIMITS: TxLimits = TxLimits { writes: 10_000, bytes: 64 * 1024 * 1024 };
 
 /// `(pk, sk)` → encoded record.
 pub(crate) const ITEMS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("items");
@@ -26,39 +30,55 @@ const SK_MAX: &str = "\u{10FFFF}\u{10FFFF}\u{10FFFF}\u{10FFFF}";
 /// Most items purged in one batch.
 const PURGE_BATCH: usize = 10_000;
 
-/// One stored record.
-struct Record {
+/// A stored record: version, expiry, then the JSON document.
+struct Record;
+
+/// The fixed part of a record.
+#[derive(Clone, Copy)]
+struct Header {
     version: u64,
     expires_at: Option<i64>,
-    data: Vec<u8>,
+}
+
+impl Header {
+    fn live(self, now: i64) -> bool {
+        self.expires_at.is_none_or(|at| at > now)
+    }
 }
 
 impl Record {
-    fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(16 + self.data.len());
-        out.extend_from_slice(&self.version.to_le_bytes());
-        out.extend_from_slice(&self.expires_at.unwrap_or(i64::MIN).to_le_bytes());
-        out.extend_from_slice(&self.data);
+    fn encode(header: Header, data: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(16 + data.len());
+        out.extend_from_slice(&header.version.to_le_bytes());
+        out.extend_from_slice(&header.expires_at.unwrap_or(i64::MIN).to_le_bytes());
+        out.extend_from_slice(data);
         out
     }
 
-    fn decode(bytes: &[u8]) -> Result<Self, StoreError> {
-        if bytes.len() < 16 {
+    fn header(bytes: &[u8]) -> Result<Header, StoreError> {
+        let (Some(version), Some(expires)) = (bytes.get(..8), bytes.get(8..16)) else {
             return Err(StoreError::Other(anyhow::anyhow!("corrupt record of {} bytes", bytes.len())));
+        };
+        let version = u64::from_le_bytes(version.try_into().unwrap_or_default());
+        let expires = i64::from_le_bytes(expires.try_into().unwrap_or_default());
+        Ok(Header { version, expires_at: (expires != i64::MIN).then_some(expires) })
+    }
+
+    /// The item in `bytes`, if it is live at `now`.
+    fn item(bytes: &[u8], pk: &str, sk: &str, now: i64) -> Result<Option<Item>, StoreError> {
+        let header = Self::header(bytes)?;
+        if !header.live(now) {
+            return Ok(None);
         }
-        let version = u64::from_le_bytes(bytes[..8].try_into().unwrap_or_default());
-        let expires = i64::from_le_bytes(bytes[8..16].try_into().unwrap_or_default());
-        Ok(Self { version, expires_at: (expires != i64::MIN).then_some(expires), data: bytes[16..].to_vec() })
-    }
-
-    fn live(&self, now: i64) -> bool {
-        self.expires_at.is_none_or(|at| at > now)
-    }
-
-    fn into_item(self, pk: &str, sk: &str) -> Result<Item, StoreError> {
-        let data: Value = serde_json::from_slice(&self.data)
+        let data: Value = serde_json::from_slice(&bytes[16..])
             .map_err(|e| StoreError::Other(anyhow::anyhow!("corrupt document at {pk}/{sk}: {e}")))?;
-        Ok(Item { pk: pk.to_owned(), sk: sk.to_owned(), data, expires_at: self.expires_at, version: self.version })
+        Ok(Some(Item {
+            pk: pk.to_owned(),
+            sk: sk.to_owned(),
+            data,
+            expires_at: header.expires_at,
+            version: header.version,
+        }))
     }
 }
 
@@ -103,7 +123,7 @@ pub(crate) fn purge_expired(txn: &WriteTransaction, now: i64) -> Result<(), redb
     for (at, pk, sk) in due {
         expiry.remove((at, pk.as_str(), sk.as_str()))?;
         let still_due = match items.get((pk.as_str(), sk.as_str()))? {
-            Some(bytes) => Record::decode(bytes.value()).map(|r| !r.live(now)).unwrap_or(true),
+            Some(bytes) => Record::header(bytes.value()).map(|h| !h.live(now)).unwrap_or(true),
             None => false,
         };
         if still_due {
@@ -116,14 +136,7 @@ pub(crate) fn purge_expired(txn: &WriteTransaction, now: i64) -> Result<(), redb
 type Items<'t> = Table<'t, (&'static str, &'static str), &'static [u8]>;
 type Expiry<'t> = Table<'t, (i64, &'static str, &'static str), ()>;
 
-/// The live record at a key, read inside the write transaction.
-fn live_record(items: &Items<'_>, pk: &str, sk: &str, now: i64) -> Result<Option<Record>, JobError<StoreError>> {
-    let Some(bytes) = items.get((pk, sk))? else { return Ok(None) };
-    let record = Record::decode(bytes.value()).map_err(JobError::Rejected)?;
-    Ok(record.live(now).then_some(record))
-}
-
-fn holds(cond: Cond, current: Option<&Record>) -> bool {
+fn holds(cond: Cond, current: Option<Header>) -> bool {
     match cond {
         Cond::Any => true,
         Cond::Absent => current.is_none(),
@@ -133,6 +146,19 @@ fn holds(cond: Cond, current: Option<&Record>) -> bool {
 }
 
 /// Writes a record, keeping the expiry index in step; the version follows any previous one.
+/// The header stored at a key, live or expired.
+fn stored_header(items: &Items<'_>, pk: &str, sk: &str) -> Result<Option<Header>, JobError<StoreError>> {
+    items.get((pk, sk))?.map(|b| Record::header(b.value())).transpose().map_err(JobError::Rejected)
+}
+
+/// Where the header of the record a write replaces comes from.
+enum Previous {
+    /// Read when the conditions were checked.
+    Known(Option<Header>),
+    /// Not read yet.
+    Unknown,
+}
+
 fn write_record(
     items: &mut Items<'_>,
     expiry: &mut Expiry<'_>,
@@ -140,15 +166,18 @@ fn write_record(
     sk: &str,
     data: &Value,
     expires_at: Option<i64>,
+    previous: Previous,
 ) -> Result<(), JobError<StoreError>> {
-    let previous = items.get((pk, sk))?.map(|b| Record::decode(b.value())).transpose().map_err(JobError::Rejected)?;
-    if let Some(at) = previous.as_ref().and_then(|p| p.expires_at) {
+    let previous = match previous {
+        Previous::Known(h) => h,
+        Previous::Unknown => stored_header(items, pk, sk)?,
+    };
+    if let Some(at) = previous.and_then(|p| p.expires_at) {
         expiry.remove((at, pk, sk))?;
     }
     let version = previous.map_or(1, |p| p.version + 1);
     let data = serde_json::to_vec(data).map_err(|e| JobError::Rejected(StoreError::Invalid(e.to_string())))?;
-    let record = Record { version, expires_at, data };
-    items.insert((pk, sk), record.encode().as_slice())?;
+    items.insert((pk, sk), Record::encode(Header { version, expires_at }, &data).as_slice())?;
     if let Some(at) = expires_at {
         expiry.insert((at, pk, sk), ())?;
     }
@@ -162,7 +191,7 @@ fn remove_record(
     sk: &str,
 ) -> Result<(), JobError<StoreError>> {
     let previous =
-        items.remove((pk, sk))?.map(|b| Record::decode(b.value())).transpose().map_err(JobError::Rejected)?;
+        items.remove((pk, sk))?.map(|b| Record::header(b.value())).transpose().map_err(JobError::Rejected)?;
     if let Some(at) = previous.and_then(|p| p.expires_at) {
         expiry.remove((at, pk, sk))?;
     }
@@ -172,49 +201,61 @@ fn remove_record(
 fn apply(txn: &WriteTransaction, writes: &[Write], now: i64) -> Result<TxResult, JobError<StoreError>> {
     let mut items = txn.open_table(ITEMS)?;
     let mut expiry = txn.open_table(EXPIRY)?;
+    // Read each touched key once: its header decides the condition and is replaced by the write.
+    let mut previous = Vec::with_capacity(writes.len());
     for (index, write) in writes.iter().enumerate() {
         let cond = match write {
             Write::Put { cond, .. } | Write::Delete { cond, .. } | Write::Check { cond, .. } => *cond,
-            Write::Append { .. } | Write::Receipt { .. } => continue,
+            Write::Append { .. } | Write::Receipt { .. } => {
+                previous.push(None);
+                continue;
+            }
         };
         let (pk, sk) = write.key();
-        let current = live_record(&items, pk, sk, now)?;
-        if !holds(cond, current.as_ref()) {
+        let stored = stored_header(&items, pk, sk)?;
+        if !holds(cond, stored.filter(|h| h.live(now))) {
             return Err(JobError::Rejected(StoreError::ConditionFailed { index }));
         }
+        previous.push(stored);
     }
     let mut result = TxResult::default();
     let mut ranges: HashMap<&str, (u64, u64)> = HashMap::new();
-    for write in writes {
+    for (write, previous) in writes.iter().zip(previous) {
         match write {
             Write::Put { item, .. } => {
-                write_record(&mut items, &mut expiry, &item.pk, &item.sk, &item.data, item.expires_at)?;
+                let known = Previous::Known(previous);
+                write_record(&mut items, &mut expiry, &item.pk, &item.sk, &item.data, item.expires_at, known)?;
             }
             Write::Delete { pk, sk, .. } => remove_record(&mut items, &mut expiry, pk, sk)?,
             Write::Check { .. } | Write::Receipt { .. } => {}
             Write::Append { pk, data, expires_at } => {
-                let head = items
-                    .get((pk.as_str(), LOG_HEAD_SK))?
-                    .map(|b| Record::decode(b.value()))
-                    .transpose()
-                    .map_err(JobError::Rejected)?;
-                let last = head
-                    .and_then(|h| serde_json::from_slice::<Value>(&h.data).ok())
-                    .and_then(|v| v.get("seq").and_then(Value::as_u64))
-                    .unwrap_or(0);
+                let last = match ranges.get(pk.as_str()) {
+                    Some((_, last)) => *last,
+                    None => match items.get((pk.as_str(), LOG_HEAD_SK))? {
+                        Some(b) => serde_json::from_slice::<Value>(b.value().get(16..).unwrap_or_default())
+                            .ok()
+                            .and_then(|v| v.get("seq").and_then(Value::as_u64))
+                            .unwrap_or(0),
+                        None => 0,
+                    },
+                };
                 let seq = last + 1;
-                write_record(&mut items, &mut expiry, pk, &log_sk(seq), data, *expires_at)?;
-                write_record(&mut items, &mut expiry, pk, LOG_HEAD_SK, &json!({ "seq": seq }), None)?;
+                // Sequence numbers are never reused, so the entry's key is new.
+                write_record(&mut items, &mut expiry, pk, &log_sk(seq), data, *expires_at, Previous::Known(None))?;
                 result.appended.push(seq);
                 ranges.entry(pk.as_str()).and_modify(|r| r.1 = seq).or_insert((seq, seq));
             }
         }
     }
+    // Each log head is written once, with the last sequence number this transaction assigned.
+    for (pk, (_, last)) in &ranges {
+        write_record(&mut items, &mut expiry, pk, LOG_HEAD_SK, &json!({ "seq": last }), None, Previous::Unknown)?;
+    }
     for write in writes {
         if let Write::Receipt { item, log } = write {
             let mut data = item.data.clone();
             fill_receipt(&mut data, ranges.get(log.as_str()).copied());
-            write_record(&mut items, &mut expiry, &item.pk, &item.sk, &data, item.expires_at)?;
+            write_record(&mut items, &mut expiry, &item.pk, &item.sk, &data, item.expires_at, Previous::Unknown)?;
         }
     }
     Ok(result)
@@ -227,11 +268,7 @@ impl Store for EmbeddedStore {
         let txn = self.db.read().map_err(Self::read_err)?;
         let table = txn.open_table(ITEMS).map_err(Self::read_err)?;
         let Some(bytes) = table.get((pk, sk)).map_err(Self::read_err)? else { return Ok(None) };
-        let record = Record::decode(bytes.value())?;
-        if !record.live(self.clock.now_secs()) {
-            return Ok(None);
-        }
-        record.into_item(pk, sk).map(Some)
+        Record::item(bytes.value(), pk, sk, self.clock.now_secs())
     }
 
     async fn get_many(&self, keys: &[(String, String)]) -> Result<Vec<Option<Item>>, StoreError> {
@@ -242,10 +279,7 @@ impl Store for EmbeddedStore {
         for (pk, sk) in keys {
             check_key(pk, sk)?;
             let item = match table.get((pk.as_str(), sk.as_str())).map_err(Self::read_err)? {
-                Some(bytes) => {
-                    let record = Record::decode(bytes.value())?;
-                    if record.live(now) { Some(record.into_item(pk, sk)?) } else { None }
-                }
+                Some(bytes) => Record::item(bytes.value(), pk, sk, now)?,
                 None => None,
             };
             out.push(item);
@@ -254,9 +288,13 @@ impl Store for EmbeddedStore {
     }
 
     async fn transact(&self, writes: Vec<Write>) -> Result<TxResult, StoreError> {
-        check_transaction(&writes)?;
+        check_transaction(&writes, self.tx_limits())?;
         let now = self.clock.now_secs();
         self.db.write(move |txn| apply(txn, &writes, now)).await.map_err(to_store_error)
+    }
+
+    fn tx_limits(&self) -> TxLimits {
+        EMBEDDED_TX_LIMITS
     }
 
     async fn query(&self, query: Query) -> Result<Page, StoreError> {
@@ -294,9 +332,8 @@ impl Store for EmbeddedStore {
                 // in ascending order, skip keys above it in descending order.
                 return Ok(query.order == Order::Desc);
             }
-            let record = Record::decode(value.value())?;
-            if record.live(now) {
-                page.items.push(record.into_item(pk, sk)?);
+            if let Some(item) = Record::item(value.value(), pk, sk, now)? {
+                page.items.push(item);
             }
             Ok(page.items.len() < query.limit)
         };
