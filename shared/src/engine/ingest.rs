@@ -87,22 +87,11 @@ impl Engine {
                 }
             }
         }
-        let t0 = std::time::Instant::now();
         let fresh = self.drop_known_duplicates(&keys::dedup(project, channel_id), candidates).await?;
-        let t1 = std::time::Instant::now();
         let logged = self.append_events(project, channel_id, fresh).await?;
-        let t2 = std::time::Instant::now();
         if !logged.events.is_empty() {
+            self.notify_log(&keys::channel_log(project, channel_id));
             self.route_fresh(&channel, &logged).await;
-        }
-        let t3 = std::time::Instant::now();
-        if rand::random::<u8>() < 8 {
-            eprintln!(
-                "PHASES dedup={:.2}ms append={:.2}ms route={:.2}ms",
-                (t1 - t0).as_secs_f64() * 1e3,
-                (t2 - t1).as_secs_f64() * 1e3,
-                (t3 - t2).as_secs_f64() * 1e3
-            );
         }
         let failed_count = outcomes.iter().filter(|o| o.error.is_some()).count();
         Ok(PutResult { failed_count, events: outcomes })
@@ -160,7 +149,7 @@ impl Engine {
             for a in &chunk {
                 let dedup = Item::new(dedup_pk.clone(), a.dedup_sk.clone(), json!({ "at": now_ms })).expiring(expires);
                 writes.push(Write::Put { item: dedup, cond: Cond::Absent });
-                let entry = json!({ "event": a.event.as_json(), "received_ms": now_ms });
+                let entry = json!({ "event": a.event.as_json(), "time_ms": now_ms });
                 writes.push(Write::Append { pk: log.clone(), data: entry, expires_at: Some(expires) });
             }
             let (receipt, outbox) = outbox_receipt(project, channel_id, now_ms);
