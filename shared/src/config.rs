@@ -101,13 +101,36 @@ impl Default for DeliveryConfig {
 pub struct Retention {
     /// Events published to channels (their change log, dedup keys and stored content).
     pub channel_events: Duration,
+    /// Change events of CMDB resources (3 hours, as the resource watch API specifies).
+    pub resource_events: Duration,
     /// Delivery traces.
     pub traces: Duration,
 }
 
 impl Default for Retention {
     fn default() -> Self {
-        Self { channel_events: Duration::from_secs(24 * 3600), traces: Duration::from_secs(24 * 3600) }
+        Self {
+            channel_events: Duration::from_secs(24 * 3600),
+            resource_events: Duration::from_secs(3 * 3600),
+            traces: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+/// How long polls wait.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WatchConfig {
+    /// Longest a watch waits for an event before answering that none came (20 s by default; API
+    /// Gateway cuts requests at 29 s).
+    pub wait: Duration,
+    /// How often a waiting watch reads the log again. A watch is woken at once by writes made in
+    /// the same process; this interval covers writes made elsewhere (other Lambda functions).
+    pub poll: Duration,
+}
+
+impl Default for WatchConfig {
+    fn default() -> Self {
+        Self { wait: Duration::from_secs(20), poll: Duration::from_millis(500) }
     }
 }
 
@@ -120,6 +143,8 @@ pub struct Config {
     pub delivery: DeliveryConfig,
     /// Retention periods.
     pub retention: Retention,
+    /// Long-poll settings.
+    pub watch: WatchConfig,
     /// How long an accepted event may wait in the outbox before the sweeper routes it (it is
     /// normally routed at once; the outbox covers a function that died in between).
     pub outbox_grace: Duration,
@@ -131,6 +156,7 @@ impl Default for Config {
             backend: BackendConfig::Embedded(None),
             delivery: DeliveryConfig::default(),
             retention: Retention::default(),
+            watch: WatchConfig::default(),
             outbox_grace: Duration::from_secs(30),
         }
     }
@@ -181,6 +207,13 @@ impl Config {
         if let Some(r) = env_secs("SWITCHYARD_TRACE_RETENTION_SECONDS")? {
             config.retention.traces = r;
         }
+        if let Some(r) = env_secs("SWITCHYARD_RESOURCE_EVENT_RETENTION_SECONDS")? {
+            config.retention.resource_events = r;
+        }
+        if let Some(w) = env_secs("SWITCHYARD_WATCH_WAIT_SECONDS")? {
+            config.watch.wait = w.min(Duration::from_secs(25));
+        }
+        config.watch.poll = Duration::from_millis(200);
         Ok(config)
     }
 }

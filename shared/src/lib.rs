@@ -8,6 +8,7 @@
 pub mod api;
 pub mod backend;
 pub mod config;
+pub mod cursor;
 pub mod engine;
 pub mod error;
 pub mod keys;

@@ -12,6 +12,7 @@
 //! ```
 
 pub mod auth;
+pub mod changelog;
 pub mod channels;
 pub mod delivery;
 pub mod filter;
@@ -52,6 +53,8 @@ struct Inner {
     tokens: auth::TokenCache,
     secrets: signing::SecretCache,
     deliveries: delivery::SubscriptionCache,
+    signals: changelog::Signals,
+    secret: tokio::sync::OnceCell<Vec<u8>>,
     known_defaults: Mutex<HashSet<String>>,
 }
 
@@ -72,6 +75,8 @@ impl Engine {
                 tokens: auth::TokenCache::default(),
                 secrets: signing::SecretCache::default(),
                 deliveries: delivery::SubscriptionCache::default(),
+                signals: changelog::Signals::default(),
+                secret: tokio::sync::OnceCell::new(),
                 known_defaults: Mutex::new(HashSet::new()),
             }),
         }
@@ -151,6 +156,14 @@ impl Engine {
 
     pub(crate) fn delivery_cache(&self) -> &delivery::SubscriptionCache {
         &self.inner.deliveries
+    }
+
+    pub(crate) fn signals(&self) -> &changelog::Signals {
+        &self.inner.signals
+    }
+
+    pub(crate) fn secret_cell(&self) -> &tokio::sync::OnceCell<Vec<u8>> {
+        &self.inner.secret
     }
 
     pub(crate) fn known_defaults(&self) -> &Mutex<HashSet<String>> {
