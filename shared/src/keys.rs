@@ -14,6 +14,9 @@
 //! | outbox (accepted, not routed)  | `ob#{shard}`                         | `{ms:013}#{id}`             |
 //! | delivery attempt               | `tr#{project}#{channel_id}#{seq}`    | `{sub}#{target}#{attempt}`  |
 //! | server secret                  | `meta`                               | `secret`                    |
+//! | CMDB resource                  | `res#{tenant}#{kind}`                | 20-digit id                 |
+//! | CMDB id counters, topology lock| `res#{tenant}#meta`                  | `{kind}`, `bizset-lock`     |
+//! | CMDB change log                | `log#cmdb#{tenant}#{kind}`           | 20-digit seq, `~head`       |
 //!
 //! Project ids, channel ids and names never contain `#` (validation forbids it), so the keys are
 //! unambiguous. The outbox has [`OUTBOX_SHARDS`] partitions. A channel's dedup keys share its
@@ -129,3 +132,26 @@ pub const META: &str = "meta";
 
 /// Sort key of the server secret (keys cursors and seals stored secrets).
 pub const SERVER_SECRET: &str = "secret";
+
+/// Partition of a tenant's resources of one kind (`host_relation` holds host relations).
+pub fn resources(tenant: &str, kind: &str) -> String {
+    format!("res#{tenant}#{kind}")
+}
+
+/// Sort key of a resource.
+pub fn resource(id: u64) -> String {
+    format!("{id:020}")
+}
+
+/// Partition of a tenant's id counters and topology lock.
+pub fn resource_meta(tenant: &str) -> String {
+    format!("res#{tenant}#meta")
+}
+
+/// Sort key of the lock every business and business-set write takes.
+pub const BIZ_SET_LOCK: &str = "bizset-lock";
+
+/// Log partition of a tenant's change events of one resource kind.
+pub fn resource_log(tenant: &str, kind: &str) -> String {
+    format!("log#cmdb#{tenant}#{kind}")
+}

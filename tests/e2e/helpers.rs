@@ -48,6 +48,7 @@ pub fn test_config(backend: BackendConfig) -> Config {
     c.delivery.timeout = Duration::from_secs(2);
     c.delivery.address_policy = AddressPolicy { allow_loopback: true, allow_private: false };
     c.outbox_grace = Duration::from_millis(300);
+    c.watch.wait = Duration::from_secs(1);
     c
 }
 

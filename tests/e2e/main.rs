@@ -3,10 +3,12 @@
 #![allow(clippy::disallowed_methods)]
 
 mod channels;
+mod cmdb;
 mod delivery;
 mod errors;
 mod helpers;
 mod lambda;
+mod pull;
 mod restart;
 mod subscriptions;
 mod template;

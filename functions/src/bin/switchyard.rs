@@ -93,6 +93,9 @@ struct ServeArgs {
     /// Timeout of one webhook delivery attempt.
     #[arg(long, default_value_t = 10)]
     delivery_timeout_seconds: u64,
+    /// Longest a watch (resource watch, channel pull) waits for an event before answering.
+    #[arg(long, default_value_t = 20)]
+    watch_wait_seconds: u64,
 }
 
 async fn backend_config(args: &BackendArgs) -> anyhow::Result<BackendConfig> {
@@ -112,6 +115,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     config.delivery.address_policy.allow_loopback = !args.no_loopback_targets;
     config.delivery.address_policy.allow_private = args.allow_private_targets;
     config.delivery.timeout = Duration::from_secs(args.delivery_timeout_seconds);
+    config.watch.wait = Duration::from_secs(args.watch_wait_seconds);
     if let BackendConfig::Aws(AwsResources { table, .. }) = &config.backend {
         tracing::info!(table, "using DynamoDB and SQS");
     }

@@ -20,17 +20,27 @@ use crate::model::validate;
 pub trait DialectError: From<Error> + IntoResponse + Send + 'static {}
 impl<T: From<Error> + IntoResponse + Send + 'static> DialectError for T {}
 
-/// The token a request presents: `X-Auth-Token`, or `Authorization: Bearer …`.
-pub fn presented_token(parts: &Parts) -> &str {
-    if let Some(t) = parts.headers.get("x-auth-token").and_then(|v| v.to_str().ok()) {
-        return t.trim();
+/// The token a request presents: `X-Auth-Token`, `Authorization: Bearer …`, or the
+/// `bk_app_secret` (or `access_token`) of a BlueKing `X-Bkapi-Authorization` JSON header.
+pub fn presented_token(parts: &Parts) -> String {
+    token_of_headers(&parts.headers)
+}
+
+/// The token carried by request headers (empty when none).
+pub fn token_of_headers(headers: &http::HeaderMap) -> String {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+    if let Some(t) = header("x-auth-token") {
+        return t.to_owned();
     }
-    parts
-        .headers
-        .get(http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-        .map_or("", str::trim)
+    if let Some(t) =
+        header("authorization").and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+    {
+        return t.trim().to_owned();
+    }
+    header("x-bkapi-authorization")
+        .and_then(|v| serde_json::from_str::<serde_json::Value>(v).ok())
+        .and_then(|v| ["bk_app_secret", "access_token"].iter().find_map(|k| v.get(*k)?.as_str().map(str::to_owned)))
+        .unwrap_or_default()
 }
 
 /// The path's parameters by name.
@@ -65,7 +75,7 @@ impl<E: DialectError> FromRequestParts<Engine> for Caller<E> {
     type Rejection = E;
 
     async fn from_request_parts(parts: &mut Parts, engine: &Engine) -> Result<Self, E> {
-        let principal = engine.authenticate(presented_token(parts)).await?;
+        let principal = engine.authenticate(&presented_token(parts)).await?;
         Ok(Self { principal, _dialect: PhantomData })
     }
 }

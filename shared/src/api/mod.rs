@@ -2,6 +2,7 @@
 //! Dialects parse and validate their requests, call the engine and render their envelopes; no
 //! business rule lives here.
 
+pub mod cmdb;
 pub mod eg;
 pub mod error;
 pub mod extract;
@@ -28,12 +29,13 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// One operation's handler with its own body limit and panic envelope.
 fn op_method_router(op: &Op) -> MethodRouter<Engine> {
-    let panic = match op.dialect {
-        Dialect::EventGrid => eg::error::panic_response,
-    };
-    (op.route)()
-        .layer::<_, std::convert::Infallible>(DefaultBodyLimit::max(op.body_limit))
-        .layer::<_, std::convert::Infallible>(CatchPanicLayer::custom(panic))
+    let route = (op.route)().layer::<_, std::convert::Infallible>(DefaultBodyLimit::max(op.body_limit));
+    match op.dialect {
+        Dialect::EventGrid => route.layer(CatchPanicLayer::custom(eg::error::panic_response)),
+        Dialect::Cmdb => route
+            .layer(CatchPanicLayer::custom(cmdb::error::panic_response))
+            .layer(axum::middleware::from_fn(cmdb::fill_request_id)),
+    }
 }
 
 /// A router over some operations, with the layers every route shares.
@@ -79,6 +81,11 @@ async fn method_not_allowed(method: Method, uri: Uri) -> impl IntoResponse {
     (http::StatusCode::METHOD_NOT_ALLOWED, axum::Json(body))
 }
 
-async fn not_found(method: Method, uri: Uri) -> impl IntoResponse {
-    eg::error::EgError(Error::not_found("route", format!("{method} {}", uri.path())))
+async fn not_found(method: Method, uri: Uri) -> axum::response::Response {
+    let error = Error::not_found("route", format!("{method} {}", uri.path()));
+    if uri.path().starts_with("/api/") {
+        cmdb::CmdbError(error).into_response()
+    } else {
+        eg::error::EgError(error).into_response()
+    }
 }

@@ -5,8 +5,7 @@
 use axum::routing::MethodRouter;
 use http::Method;
 
-use super::eg;
-use super::system;
+use super::{cmdb, eg, system};
 use crate::engine::Engine;
 use crate::model::validate::{MAX_BODY_BYTES, MAX_PUT_EVENTS_BYTES};
 
@@ -15,6 +14,8 @@ use crate::model::validate::{MAX_BODY_BYTES, MAX_PUT_EVENTS_BYTES};
 pub enum Dialect {
     /// The event grid API: `{"error_code","error_msg"}`.
     EventGrid,
+    /// The CMDB APIs: `{"result","code","message","permission","request_id","data"}`.
+    Cmdb,
 }
 
 /// What an operation's function may touch (becomes its IAM policies).
@@ -100,6 +101,15 @@ pub static OPS: &[Op] = &[
     op!(ShowDetailOfSubscription, GET,    "/v1/{project_id}/subscriptions/{subscription_id}", eg::subscriptions::show,  EventGrid, [StoreRead]),
     op!(UpdateSubscription,       PUT,    "/v1/{project_id}/subscriptions/{subscription_id}", eg::subscriptions::update, EventGrid, [StoreWrite]),
     op!(DeleteSubscription,       DELETE, "/v1/{project_id}/subscriptions/{subscription_id}", eg::subscriptions::delete, EventGrid, [StoreWrite]),
+    op!(WatchChannelEvents,       GET,    "/v1/{project_id}/channels/{channel_id}/events", eg::events::pull,            EventGrid, [StoreWrite]),
+    op!(CreateResource,           POST,   "/api/v3/resources/{bk_resource}",               cmdb::resources::create,     Cmdb,      [StoreWrite]),
+    op!(ListResources,            GET,    "/api/v3/resources/{bk_resource}",               cmdb::resources::list,       Cmdb,      [StoreRead]),
+    op!(ShowResource,             GET,    "/api/v3/resources/{bk_resource}/{id}",          cmdb::resources::show,       Cmdb,      [StoreRead]),
+    op!(UpdateResource,           PUT,    "/api/v3/resources/{bk_resource}/{id}",          cmdb::resources::update,     Cmdb,      [StoreWrite]),
+    op!(DeleteResource,           DELETE, "/api/v3/resources/{bk_resource}/{id}",          cmdb::resources::delete,     Cmdb,      [StoreWrite]),
+    op!(TransferHost,             POST,   "/api/v3/hosts/transfer",                        cmdb::resources::transfer,   Cmdb,      [StoreWrite]),
+    op!(WatchResource,            POST,   "/api/v3/event/watch/resource/{bk_resource}",    cmdb::watch::watch,          Cmdb,      [StoreWrite]),
+    op!(WatchResourceGateway,     POST,   "/api/c/compapi/v2/cc/resource_watch/",          cmdb::watch::watch_gateway,  Cmdb,      [StoreWrite]),
 ];
 
 /// The operation with this id.

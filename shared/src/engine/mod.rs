@@ -14,10 +14,12 @@
 pub mod auth;
 pub mod changelog;
 pub mod channels;
+pub mod cmdb;
 pub mod delivery;
 pub mod filter;
 pub mod ingest;
 pub mod list;
+pub mod pull;
 pub mod routing;
 pub mod signing;
 pub mod subscriptions;
@@ -54,6 +56,7 @@ struct Inner {
     secrets: signing::SecretCache,
     deliveries: delivery::SubscriptionCache,
     signals: changelog::Signals,
+    id_blocks: cmdb::resources::IdBlocks,
     secret: tokio::sync::OnceCell<Vec<u8>>,
     known_defaults: Mutex<HashSet<String>>,
 }
@@ -76,6 +79,7 @@ impl Engine {
                 secrets: signing::SecretCache::default(),
                 deliveries: delivery::SubscriptionCache::default(),
                 signals: changelog::Signals::default(),
+                id_blocks: cmdb::resources::IdBlocks::default(),
                 secret: tokio::sync::OnceCell::new(),
                 known_defaults: Mutex::new(HashSet::new()),
             }),
@@ -160,6 +164,10 @@ impl Engine {
 
     pub(crate) fn signals(&self) -> &changelog::Signals {
         &self.inner.signals
+    }
+
+    pub(crate) fn id_blocks(&self) -> &cmdb::resources::IdBlocks {
+        &self.inner.id_blocks
     }
 
     pub(crate) fn secret_cell(&self) -> &tokio::sync::OnceCell<Vec<u8>> {

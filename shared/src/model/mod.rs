@@ -1,6 +1,7 @@
 //! The domain: what Switchyard stores and routes, with the rules that make a value valid. No I/O.
 
 pub mod channel;
+pub mod cmdb;
 pub mod event;
 pub mod subscription;
 pub mod validate;
