@@ -11,6 +11,7 @@ pub mod config;
 pub mod cursor;
 pub mod engine;
 pub mod error;
+pub mod follow;
 pub mod keys;
 pub mod lambda;
 pub mod local;

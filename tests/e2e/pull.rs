@@ -44,3 +44,51 @@ async fn a_channel_is_pulled_by_cursor_in_order_without_gaps() {
 fn idle_time() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
 }
+
+/// `switchyard watch`'s follower resumes from its saved cursor after a restart, for both kinds
+/// of target, and refuses an expired cursor instead of skipping.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_follower_resumes_from_its_saved_cursor() {
+    use switchyard::follow::{Follower, Target};
+    let app = TestApp::spawn().await;
+    let dir = tempfile::tempdir().unwrap();
+    let ch = app.channel("p1", "orders").await;
+    let channel = Target::Channel { project: "p1".into(), channel: ch.clone() };
+    let state = dir.path().join("channel.cursor");
+    let mut follower = Follower::new(&app.base, crate::helpers::OPERATOR, channel.clone(), state.clone()).unwrap();
+    assert!(follower.poll().await.unwrap().is_empty(), "starts from now");
+    follower.save().unwrap();
+    app.put_events("p1", &ch, json!([event("a", "s", "t", json!(1)), event("b", "s", "t", json!(2))])).await;
+    let got = follower.poll().await.unwrap();
+    assert_eq!(got.iter().map(|e| e["id"].as_str().unwrap()).collect::<Vec<_>>(), vec!["a", "b"]);
+    follower.save().unwrap();
+    drop(follower);
+    app.put_events("p1", &ch, json!([event("c", "s", "t", json!(3))])).await;
+    let mut restarted = Follower::new(&app.base, crate::helpers::OPERATOR, channel, state).unwrap();
+    let got = restarted.poll().await.unwrap();
+    assert_eq!(
+        got.iter().map(|e| e["id"].as_str().unwrap()).collect::<Vec<_>>(),
+        vec!["c"],
+        "nothing twice, nothing missed"
+    );
+
+    let resource =
+        Target::Resource { tenant: "0".into(), kind: "biz".into(), fields: vec![], types: vec![], sub_resource: None };
+    let state = dir.path().join("biz.cursor");
+    let mut follower = Follower::new(&app.base, crate::helpers::OPERATOR, resource.clone(), state.clone()).unwrap();
+    assert!(follower.poll().await.unwrap().is_empty());
+    follower.save().unwrap();
+    let mut fields = serde_json::Map::new();
+    fields.insert("bk_biz_name".into(), json!("shop"));
+    app.engine.create_resource("0", switchyard::model::cmdb::Kind::Biz, fields).await.unwrap();
+    let mut restarted = Follower::new(&app.base, crate::helpers::OPERATOR, resource.clone(), state.clone()).unwrap();
+    let got = restarted.poll().await.unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0]["bk_detail"]["bk_biz_name"], "shop");
+
+    std::fs::write(&state, "forged").unwrap();
+    let mut broken = Follower::new(&app.base, crate::helpers::OPERATOR, resource, state).unwrap();
+    let error = broken.poll().await.unwrap_err().to_string();
+    assert!(error.contains("bk_cursor"), "{error}");
+    app.stop().await;
+}

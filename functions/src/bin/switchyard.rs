@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use switchyard::backend::aws::{AwsResources, provision};
 use switchyard::config::{BackendConfig, Config, env, queue_specs};
 use switchyard::engine::auth::Principal;
+use switchyard::follow::{FollowError, Follower, Target};
 use switchyard::local::{RunnerOptions, start};
 use switchyard::{Engine, telemetry};
 
@@ -31,6 +32,40 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Follow a resource stream or a channel, printing events as JSON lines; the cursor is kept in
+    /// a state file, so a restarted watch resumes where it stopped.
+    Watch(WatchArgs),
+}
+
+#[derive(Args)]
+struct WatchArgs {
+    /// Base URL of a running Switchyard.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// Token to present.
+    #[arg(long, env = "SWITCHYARD_TOKEN", hide_env_values = true)]
+    token: String,
+    /// Follow this resource kind's change events (host, biz, set, …).
+    #[arg(long, required_unless_present = "channel", conflicts_with = "channel")]
+    resource: Option<String>,
+    /// Supplier account of the resource stream.
+    #[arg(long, default_value = "0")]
+    tenant: String,
+    /// Detail fields to keep (comma-separated; required for host).
+    #[arg(long, value_delimiter = ',')]
+    fields: Vec<String>,
+    /// Event types to keep (comma-separated: create, update, delete).
+    #[arg(long, value_delimiter = ',')]
+    types: Vec<String>,
+    /// Only instances of this model (object_instance, mainline_instance).
+    #[arg(long)]
+    sub_resource: Option<String>,
+    /// Follow this channel's events instead, as PROJECT/CHANNEL_ID.
+    #[arg(long)]
+    channel: Option<String>,
+    /// Where the cursor is kept (default: .switchyard-watch/<target>.cursor).
+    #[arg(long)]
+    state: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -154,6 +189,51 @@ async fn create_token(project: Option<String>, operator: bool, backend: BackendA
     Ok(())
 }
 
+async fn watch(args: WatchArgs) -> anyhow::Result<()> {
+    let (target, name) = match (args.resource, args.channel) {
+        (Some(kind), _) => {
+            let name = format!("resource-{kind}-{}", args.tenant);
+            let target = Target::Resource {
+                tenant: args.tenant,
+                kind,
+                fields: args.fields,
+                types: args.types,
+                sub_resource: args.sub_resource,
+            };
+            (target, name)
+        }
+        (None, Some(channel)) => {
+            let (project, channel) = channel.split_once('/').context("--channel takes PROJECT/CHANNEL_ID")?;
+            let name = format!("channel-{project}-{channel}");
+            (Target::Channel { project: project.to_owned(), channel: channel.to_owned() }, name)
+        }
+        (None, None) => anyhow::bail!("name a --resource or a --channel"),
+    };
+    let state = args.state.unwrap_or_else(|| PathBuf::from(".switchyard-watch").join(format!("{name}.cursor")));
+    let mut follower = Follower::new(&args.url, &args.token, target, state)?;
+    let mut out = std::io::stdout().lock();
+    let mut backoff = Duration::from_millis(500);
+    loop {
+        match follower.poll().await {
+            Ok(events) => {
+                for event in events {
+                    use std::io::Write as _;
+                    writeln!(out, "{event}")?;
+                }
+                std::io::Write::flush(&mut out)?;
+                follower.save()?;
+                backoff = Duration::from_millis(500);
+            }
+            Err(FollowError::Transport(e)) => {
+                tracing::warn!(error = %e, "watch request failed; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     telemetry::init_local();
@@ -162,5 +242,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Token { command: TokenCommand::Create { project, operator, backend } } => {
             create_token(project, operator, backend).await
         }
+        Command::Watch(args) => watch(args).await,
     }
 }
