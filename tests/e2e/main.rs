@@ -3,6 +3,7 @@
 #![allow(clippy::disallowed_methods)]
 
 mod channels;
+mod check;
 mod cmdb;
 mod delivery;
 mod errors;

@@ -99,6 +99,7 @@ pub static OPS: &[Op] = &[
     op!(ShowDetailOfEventTrace,   GET,    "/v1/{project_id}/events/trace/detail/{trace_id}", eg::traces::show_trace, EventGrid, [StoreWrite]),
     op!(ShowDetailOfEvent,        GET,    "/v1/{project_id}/events/detail/{trace_id}",     eg::traces::show_event,      EventGrid, [StoreRead]),
     op!(ListTracedEvents,         GET,    "/v1/{project_id}/traced-events",                eg::traces::list,            EventGrid, [StoreWrite]),
+    op!(CheckPutEvents,           POST,   "/v1/{project_id}/events/check",                 eg::events::check,           EventGrid, [StoreWrite], MAX_PUT_EVENTS_BYTES),
     op!(CreateSubscription,       POST,   "/v1/{project_id}/subscriptions",                eg::subscriptions::create,   EventGrid, [StoreWrite]),
     op!(ListSubscriptions,        GET,    "/v1/{project_id}/subscriptions",                eg::subscriptions::list,     EventGrid, [StoreRead]),
     op!(ShowDetailOfSubscription, GET,    "/v1/{project_id}/subscriptions/{subscription_id}", eg::subscriptions::show,  EventGrid, [StoreRead]),

@@ -15,6 +15,7 @@
 pub mod auth;
 pub mod changelog;
 pub mod channels;
+pub mod check;
 pub mod cmdb;
 pub mod delivery;
 pub mod filter;
