@@ -12,6 +12,7 @@
 //! | channel event log              | `log#ch#{project}#{channel_id}`      | 20-digit seq, `~head`       |
 //! | publish dedup key              | `dd#{project}#{channel_id}`          | `{len}{source}{id}` or hash |
 //! | outbox (accepted, not routed)  | `ob#{shard}`                         | `{ms:013}#{id}`             |
+//! | traced event                   | `te#{project}#{channel_id}`          | `{ms:013}#{16 hex}`         |
 //! | delivery attempt               | `tr#{project}#{channel_id}#{seq}`    | `{sub}#{target}#{attempt}`  |
 //! | server secret                  | `meta`                               | `secret`                    |
 //! | CMDB resource                  | `res#{tenant}#{kind}`                | 20-digit id                 |
@@ -115,6 +116,17 @@ pub fn outbox_shard(project: &str, channel_id: &str) -> u32 {
 /// Sort key of an outbox entry written at `ms`.
 pub fn outbox_entry(ms: i64, id: &str) -> String {
     format!("{ms:013}#{id}")
+}
+
+/// Partition of a channel's traced events: one item per accepted event, sorted by the time it was
+/// received, so that a time range of a channel is one query.
+pub fn traced_events(project: &str, channel_id: &str) -> String {
+    format!("te#{project}#{channel_id}")
+}
+
+/// Sort key of a traced event received at `ms`, made unique by `nonce`.
+pub fn traced_event(ms: i64, nonce: u64) -> String {
+    format!("{ms:013}#{nonce:016x}")
 }
 
 /// Partition of the delivery attempts of one event.

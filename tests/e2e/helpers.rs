@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use switchyard::backend::aws::provision;
 use switchyard::config::{BackendConfig, Config, RetrySchedule, queue_specs};
 use switchyard::local::{RunnerOptions, Running, start};
-use switchyard::ports::AddressPolicy;
+use switchyard::ports::{AddressPolicy, TestClock};
 use switchyard::{Engine, config};
 
 /// The operator token every test app starts with.
@@ -108,6 +108,24 @@ impl TestApp {
     pub async fn spawn_with(config: Config, workers: bool) -> Self {
         let engine = Engine::open(config).await.expect("engine");
         Self::spawn_engine(engine, workers).await
+    }
+
+    /// A test app on `backend` (with workers) whose clock the test moves.
+    pub async fn spawn_with_clock(backend: Backend) -> (Self, Arc<TestClock>) {
+        let clock = Arc::new(TestClock::now());
+        let config = match backend {
+            Backend::Memory => test_config(BackendConfig::Embedded(None)),
+            Backend::File(path) => test_config(BackendConfig::Embedded(Some(path))),
+            Backend::Aws => {
+                let unique = uuid_suffix();
+                let resources = provision(&format!("e2e-{unique}"), &queue_specs(), &format!("e2e-{unique}-"))
+                    .await
+                    .expect("provision AWS resources");
+                test_config(BackendConfig::Aws(resources))
+            }
+        };
+        let engine = Engine::open_with_clock(config, clock.clone()).await.expect("engine");
+        (Self::spawn_engine(engine, true).await, clock)
     }
 
     /// A test app serving this engine.

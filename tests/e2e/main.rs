@@ -3,6 +3,7 @@
 #![allow(clippy::disallowed_methods)]
 
 mod channels;
+mod check;
 mod cmdb;
 mod delivery;
 mod errors;
@@ -12,3 +13,4 @@ mod pull;
 mod restart;
 mod subscriptions;
 mod template;
+mod traces;

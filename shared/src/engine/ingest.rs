@@ -1,22 +1,26 @@
 //! Publishing: PutEvents. Each event is validated on its own (one bad event does not fail the
 //! others), deduplicated by `(source, id)` within the retention window, appended to the channel's
-//! log with a dedup key and an outbox entry in one transaction per chunk, then routed.
+//! log with a dedup key, a traced event (with the routes it is given) and an outbox entry in one
+//! transaction per chunk, then routed.
 //!
 //! An event counts as accepted once its transaction has committed; from then on it is delivered
 //! or dead-lettered whatever happens to this process: if routing does not finish, the outbox
 //! entry makes the sweeper route it.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use super::routing::{DeliveryJob, outbox_receipt};
+use super::routing::{DeliveryJob, RouteTable, outbox_receipt};
+use super::trace::TracedEvent;
 use super::{Engine, secs};
 use crate::error::{Error, Result};
 use crate::keys;
 use crate::model::channel::Channel;
 use crate::model::event::CloudEvent;
 use crate::model::validate::MAX_EVENTS_PER_CALL;
+use crate::ports::store::json_size;
 use crate::ports::{Cond, Item, StoreError, Write};
 
 /// Bytes a transaction leaves for other things than the events (keys, the outbox entry).
@@ -50,9 +54,11 @@ struct Logged {
 /// An event on its way into the log.
 struct Accepted {
     index: usize,
-    event: CloudEvent,
+    event: Value,
     dedup_sk: String,
+    /// Bytes it adds to a transaction (the event and its trace).
     size: usize,
+    trace: TracedEvent,
 }
 
 impl Engine {
@@ -81,20 +87,33 @@ impl Engine {
                     // A repeat within the call is acknowledged like a repeat of an earlier call.
                     if seen.insert((event.source().to_owned(), event.id().to_owned())) {
                         let dedup_sk = keys::dedup_entry(event.source(), event.id());
-                        let size = serde_json::to_vec(event.as_json()).map_or(0, |b| b.len());
-                        candidates.push(Accepted { index, event, dedup_sk, size });
+                        let trace = TracedEvent::of(&event);
+                        let event = event.into_json();
+                        candidates.push(Accepted { index, size: json_size(&event), event, dedup_sk, trace });
                     }
                 }
             }
         }
-        let fresh = self.drop_known_duplicates(&keys::dedup(project, channel_id), candidates).await?;
+        let mut fresh = self.drop_known_duplicates(&keys::dedup(project, channel_id), candidates).await?;
+        if fresh.is_empty() {
+            return Ok(Self::put_result(outcomes));
+        }
+        let routing = self.ingest_routing(&channel).await;
+        for a in &mut fresh {
+            a.trace.routes = routing.as_ref().map(|r| r.routes_of(&a.event));
+            a.size += serde_json::to_vec(&a.trace).map_or(0, |b| b.len());
+        }
         let logged = self.append_events(project, channel_id, fresh).await?;
         if !logged.events.is_empty() {
             self.notify_log(&keys::channel_log(project, channel_id));
-            self.route_fresh(&channel, &logged).await;
+            self.route_fresh(&channel, &logged, routing.map(|r| r.table)).await;
         }
+        Ok(Self::put_result(outcomes))
+    }
+
+    fn put_result(outcomes: Vec<PutOutcome>) -> PutResult {
         let failed_count = outcomes.iter().filter(|o| o.error.is_some()).count();
-        Ok(PutResult { failed_count, events: outcomes })
+        PutResult { failed_count, events: outcomes }
     }
 
     /// Keeps the events whose `(source, id)` has not been published within the retention window.
@@ -107,8 +126,8 @@ impl Engine {
     /// Appends events to the channel's log, in chunks that fit one transaction.
     async fn append_events(&self, project: &str, channel_id: &str, events: Vec<Accepted>) -> Result<Logged> {
         let limits = self.store().tx_limits();
-        // A dedup key and a log entry per event, plus the outbox entry.
-        let events_per_tx = (limits.writes - 1) / 2;
+        // A dedup key, a log entry and a traced event per event, plus the outbox entry and the log head.
+        let events_per_tx = (limits.writes - 2) / 3;
         let bytes_per_tx = limits.bytes.saturating_sub(TX_SLACK_BYTES);
         let mut logged = Logged::default();
         let mut chunk: Vec<Accepted> = Vec::new();
@@ -127,8 +146,9 @@ impl Engine {
         Ok(logged)
     }
 
-    /// One transaction: a dedup key and a log entry per event, and the outbox receipt. A dedup key
-    /// that turns out to exist (a concurrent publish of the same event) drops that event.
+    /// One transaction: a dedup key and a log entry per event, the outbox receipt, then a traced
+    /// event per event (receipts of the log, locating their entries). A dedup key that turns out to
+    /// exist (a concurrent publish of the same event) drops that event.
     async fn append_chunk(
         &self,
         project: &str,
@@ -145,20 +165,21 @@ impl Engine {
             if chunk.is_empty() {
                 return Ok(());
             }
-            let mut writes = Vec::with_capacity(chunk.len() * 2 + 1);
+            let mut writes = Vec::with_capacity(chunk.len() * 3 + 1);
             for a in &chunk {
                 let dedup = Item::new(dedup_pk.clone(), a.dedup_sk.clone(), json!({ "at": now_ms })).expiring(expires);
                 writes.push(Write::Put { item: dedup, cond: Cond::Absent });
-                let entry = json!({ "event": a.event.as_json(), "time_ms": now_ms });
+                let entry = json!({ "event": &a.event, "time_ms": now_ms });
                 writes.push(Write::Append { pk: log.clone(), data: entry, expires_at: Some(expires) });
             }
             let (receipt, outbox) = outbox_receipt(project, channel_id, now_ms);
             writes.push(receipt);
+            for (k, a) in (0u64..).zip(&chunk) {
+                writes.push(self.traced_event_write(project, channel_id, now_ms, k, &a.trace)?);
+            }
             match self.store().transact(writes).await {
                 Ok(result) => {
-                    logged
-                        .events
-                        .extend(result.appended.into_iter().zip(chunk).map(|(seq, a)| (seq, a.event.into_json())));
+                    logged.events.extend(result.appended.into_iter().zip(chunk).map(|(seq, a)| (seq, a.event)));
                     logged.outbox.push(outbox);
                     return Ok(());
                 }
@@ -171,11 +192,15 @@ impl Engine {
         }
     }
 
-    /// Routes freshly logged events and clears their outbox entries. Failures are logged, not
-    /// returned: the events are accepted, and the sweeper routes whatever is left in the outbox.
-    async fn route_fresh(&self, channel: &Channel, logged: &Logged) {
+    /// Routes freshly logged events with `table` (the one their traces record; read now when
+    /// there is none) and clears their outbox entries. Failures are logged, not returned: the
+    /// events are accepted, and the sweeper routes whatever is left in the outbox.
+    async fn route_fresh(&self, channel: &Channel, logged: &Logged, table: Option<Arc<RouteTable>>) {
         let routed = async {
-            let table = self.route_table(channel).await?;
+            let table = match table {
+                Some(t) => t,
+                None => self.route_table(channel).await?,
+            };
             let jobs: Vec<DeliveryJob> = logged
                 .events
                 .iter()

@@ -1,7 +1,8 @@
 //! The business rules, the same whichever dialect calls and whichever backend stores.
 //!
 //! ```text
-//!  PutEvents ─ validate → dedup → append to the channel log + outbox (one transaction per chunk)
+//!  PutEvents ─ validate → dedup → append to the channel log + outbox + traced events
+//!      │                             (one transaction per chunk)
 //!      │                                 │
 //!      │ match subscriptions             │ sweeper: outbox entries older than the grace period
 //!      ▼                                 ▼
@@ -14,6 +15,7 @@
 pub mod auth;
 pub mod changelog;
 pub mod channels;
+pub mod check;
 pub mod cmdb;
 pub mod delivery;
 pub mod filter;
@@ -24,6 +26,7 @@ pub mod routing;
 pub mod signing;
 pub mod subscriptions;
 pub mod trace;
+pub mod traces;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -55,6 +58,7 @@ struct Inner {
     tokens: auth::TokenCache,
     secrets: signing::SecretCache,
     deliveries: delivery::SubscriptionCache,
+    route_names: trace::RouteNameCache,
     signals: changelog::Signals,
     id_blocks: cmdb::resources::IdBlocks,
     secret: tokio::sync::OnceCell<Vec<u8>>,
@@ -78,6 +82,7 @@ impl Engine {
                 tokens: auth::TokenCache::default(),
                 secrets: signing::SecretCache::default(),
                 deliveries: delivery::SubscriptionCache::default(),
+                route_names: trace::RouteNameCache::default(),
                 signals: changelog::Signals::default(),
                 id_blocks: cmdb::resources::IdBlocks::default(),
                 secret: tokio::sync::OnceCell::new(),
@@ -160,6 +165,10 @@ impl Engine {
 
     pub(crate) fn delivery_cache(&self) -> &delivery::SubscriptionCache {
         &self.inner.deliveries
+    }
+
+    pub(crate) fn route_name_cache(&self) -> &trace::RouteNameCache {
+        &self.inner.route_names
     }
 
     pub(crate) fn signals(&self) -> &changelog::Signals {

@@ -17,6 +17,9 @@
 //!   below `n` that has not expired. `Write::Receipt` puts an item that records, in its document's
 //!   `first` and `last` fields, the range this same transaction appended to one log partition
 //!   (both 0 when it appended none), so a caller can keep a durable note of what it appended.
+//!   Appends to one partition get consecutive numbers in the order of the writes (the `k`-th gets
+//!   `first + k`), and several receipts of one transaction may name the same log: each records
+//!   the same range, so an item per appended entry can locate its entry.
 //! - Reads are strongly consistent: a read that starts after a write returned sees it.
 //! - `query` reads one partition in sort-key order, with a range, an order, a limit and a resume
 //!   key; it returns `resume` only when more items may follow.

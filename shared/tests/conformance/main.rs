@@ -47,6 +47,7 @@ cases!(store_cases => store, StoreHarness:
     failed_transaction_appends_nothing,
     get_many_returns_slots_in_order,
     receipts_record_appended_range,
+    receipts_of_one_log_each_locate_their_entry,
 );
 
 cases!(queue_cases => queue, QueueHarness:

@@ -342,3 +342,29 @@ pub async fn receipts_record_appended_range(h: StoreHarness) {
     assert_eq!(failed_index(s.transact(writes).await.unwrap_err()), 2);
     assert_eq!(s.get("outbox", "r3").await.unwrap(), None);
 }
+
+pub async fn receipts_of_one_log_each_locate_their_entry(h: StoreHarness) {
+    let s = &h.store;
+    s.transact(vec![Write::Append { pk: "log".into(), data: json!({ "n": "before" }), expires_at: None }])
+        .await
+        .unwrap();
+    // One receipt per appended entry, each knowing its position among this transaction's appends.
+    let mut writes = Vec::new();
+    for k in 0..3 {
+        writes.push(Write::Append { pk: "log".into(), data: json!({ "n": k }), expires_at: None });
+        writes.push(Write::Append { pk: "other".into(), data: json!({}), expires_at: None });
+    }
+    for k in 0..3u64 {
+        let item = Item::new("index", format!("e{k}"), json!({ "k": k }));
+        writes.push(Write::Receipt { item, log: "log".into() });
+    }
+    let appended = s.transact(writes).await.unwrap().appended;
+    for k in 0..3u64 {
+        let receipt = s.get("index", &format!("e{k}")).await.unwrap().unwrap().data;
+        assert_eq!((receipt["first"].as_u64(), receipt["last"].as_u64()), (Some(2), Some(4)), "{receipt}");
+        let seq = receipt["first"].as_u64().unwrap() + k;
+        assert_eq!(appended[usize::try_from(k).unwrap() * 2], seq);
+        let entry = s.get("log", &log_sk(seq)).await.unwrap().unwrap();
+        assert_eq!(entry.data["n"], k, "the k-th append of the log is entry first + k");
+    }
+}
