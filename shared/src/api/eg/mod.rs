@@ -6,6 +6,7 @@ pub mod channels;
 pub mod error;
 pub mod events;
 pub mod subscriptions;
+pub mod targets;
 
 use serde_json::{Value, json};
 
