@@ -49,7 +49,10 @@ use crate::ports::{Message, Received};
 
 /// How long a delivery worker trusts a subscription it read: a change (disable, delete, new URL)
 /// reaches deliveries that are already queued within this time. Reading and decoding the
-/// subscription for every delivery cost a third of a delivery's CPU.
+/// subscription for every delivery cost a third of a delivery's CPU. A write in this process
+/// drops the cached copy at once. A delivery that the cached
+/// copy would drop (no such target, not receiving) reads the subscription again first, so an added
+/// target or an enable takes effect at once.
 const SUBSCRIPTION_TTL: Duration = Duration::from_secs(1);
 
 /// A subscription as read at some instant (`None`: it did not exist).
@@ -59,6 +62,13 @@ type Seen = (Option<Arc<Subscription>>, Instant);
 #[derive(Default)]
 pub(crate) struct SubscriptionCache {
     entries: Mutex<HashMap<(String, String), Seen>>,
+}
+
+impl SubscriptionCache {
+    /// Drops what is known of a subscription (this process just wrote it).
+    pub(crate) fn forget(&self, project: &str, id: &str) {
+        self.entries.lock().remove(&(project.to_owned(), id.to_owned()));
+    }
 }
 
 /// Largest event copied into a dead-letter message (larger ones are referenced only).
@@ -107,10 +117,11 @@ pub(super) struct Tried {
 impl Engine {
     /// The subscription a delivery is for (`None` when it was deleted), read at most once per
     /// [`SUBSCRIPTION_TTL`].
-    async fn delivering_subscription(&self, project: &str, id: &str) -> Result<Option<Arc<Subscription>>> {
+    async fn delivering_subscription(&self, project: &str, id: &str, fresh: bool) -> Result<Option<Arc<Subscription>>> {
         let key = (project.to_owned(), id.to_owned());
         if let Some((cached, at)) = self.delivery_cache().entries.lock().get(&key)
             && at.elapsed() < SUBSCRIPTION_TTL
+            && !fresh
         {
             return Ok(cached.clone());
         }
@@ -144,7 +155,11 @@ impl Engine {
             }
         };
         let attempt = prior + message.receive_count.max(1);
-        let Some(subscription) = self.delivering_subscription(&job.project, &job.subscription_id).await? else {
+        let mut subscription = self.delivering_subscription(&job.project, &job.subscription_id, false).await?;
+        if subscription.as_ref().is_some_and(|s| s.target(&job.target_id).is_none() || !s.status.receives_events()) {
+            subscription = self.delivering_subscription(&job.project, &job.subscription_id, true).await?;
+        }
+        let Some(subscription) = subscription else {
             return Ok(Outcome::Done);
         };
         let Some(target) = subscription.target(&job.target_id).cloned() else {

@@ -307,8 +307,7 @@ mod tests {
     use crate::model::subscription::SubscriptionSpec;
 
     async fn engine() -> Engine {
-        let mut config = Config::default();
-        config.target_queues = vec!["orders-q".into()];
+        let mut config = Config { target_queues: vec!["orders-q".into()], ..Config::default() };
         config.delivery.address_policy.allow_loopback = true;
         Engine::open(config).await.unwrap()
     }

@@ -396,7 +396,10 @@ impl Engine {
             }
             writes.extend(sub.ids().iter().map(|(kind, id)| release(kind, id)));
             match self.store().transact(writes).await {
-                Ok(_) => return Ok(()),
+                Ok(_) => {
+                    self.delivery_cache().forget(project, id);
+                    return Ok(());
+                }
                 Err(StoreError::ConditionFailed { .. }) => continue,
                 Err(e) => return Err(e.into()),
             }
@@ -421,7 +424,10 @@ impl Engine {
         writes.extend(added.iter().map(|(kind, id)| claim(kind, id, &next.id)));
         writes.extend(before.difference(&after).map(|(kind, id)| release(kind, id)));
         match self.store().transact(writes).await {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                self.delivery_cache().forget(project, &next.id);
+                Ok(())
+            }
             Err(StoreError::ConditionFailed { index: 0 | 1 }) => Err(Retry::Again),
             Err(StoreError::ConditionFailed { index }) => Err(Retry::Fail(taken_id(&added, index - 2))),
             Err(e) => Err(Retry::Fail(e.into())),
