@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use switchyard::engine::trace::AttemptStatus;
 
-use crate::helpers::{Hook, Receiver, TestApp, event, eventually};
+use crate::helpers::{Backend, Hook, Receiver, TestApp, aws_configured, event, eventually};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -215,6 +215,34 @@ async fn a_queue_target_receives_the_event_as_a_message() {
         )
         .await;
     assert!(undeclared.message().starts_with("targets[0].detail.queue_url: queue elsewhere is not declared"));
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queue_target_on_aws_sends_to_the_queue_url() {
+    if !aws_configured() {
+        return;
+    }
+    let app = TestApp::spawn_on(Backend::Aws, true).await;
+    let switchyard::config::BackendConfig::Aws(resources) = app.engine.config().backend.clone() else {
+        unreachable!("an AWS test app")
+    };
+    let spec = switchyard::ports::QueueSpec { name: "target".into(), dead_letter: None };
+    let prefix = format!("{}-", resources.table);
+    let extra = switchyard::backend::aws::provision(&resources.table, &[spec], &prefix).await.unwrap();
+    let url = extra.queue_urls["target"].clone();
+    let ch = app.channel("p1", "orders").await;
+    let own = resources.queue_urls[switchyard::config::queues::DELIVERY].clone();
+    let body = json!({ "name": "own", "channel_id": ch,
+        "sources": [{ "name": "shop", "provider_type": "CUSTOM", "filter": {} }], "targets": [sqs(&own)] });
+    let refused = app.post("/v1/p1/subscriptions", &body).await;
+    assert!(refused.message().ends_with("is one of Switchyard's own queues"), "{}", refused.message());
+    subscribe(&app, "p1", &ch, "to-sqs", "shop", sqs(&url)).await;
+    let published = event("a1", "shop", "order.created", json!({ "order": 8 }));
+    app.put_events("p1", &ch, json!([published])).await;
+    let got = app.engine.queue().receive(&url, 10, WAIT, Duration::from_secs(30)).await.unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(serde_json::from_str::<Value>(&got[0].body).unwrap(), published);
     app.stop().await;
 }
 
