@@ -20,6 +20,13 @@ pub mod queues {
     pub const MAX_RECEIVES: u32 = 100;
 }
 
+/// The queues a backend with this configuration provides: [`queue_specs`] and the target queues.
+pub fn all_queue_specs(config: &Config) -> Vec<QueueSpec> {
+    let mut specs = queue_specs();
+    specs.extend(config.target_queues.iter().map(|name| QueueSpec { name: name.clone(), dead_letter: None }));
+    specs
+}
+
 /// The queues every backend provides.
 pub fn queue_specs() -> Vec<QueueSpec> {
     vec![
@@ -83,7 +90,15 @@ pub struct DeliveryConfig {
     pub address_policy: AddressPolicy,
     /// Deliveries in flight at once in the local runner's worker.
     pub concurrency: usize,
+    /// Deliveries in flight at once to one target, per process (the local runner, or one Lambda
+    /// instance). A delivery to a target at its bound is put back on the queue for
+    /// [`DEFER_DELAY`] without counting as an attempt, so one slow receiver holds at most this
+    /// many of the worker's slots.
+    pub per_target_in_flight: usize,
 }
+
+/// How long a delivery waits, before jitter, when its target is at its in-flight bound.
+pub const DEFER_DELAY: Duration = Duration::from_millis(500);
 
 impl Default for DeliveryConfig {
     fn default() -> Self {
@@ -92,6 +107,7 @@ impl Default for DeliveryConfig {
             retry: RetrySchedule::default(),
             address_policy: AddressPolicy::default(),
             concurrency: 256,
+            per_target_in_flight: 16,
         }
     }
 }
@@ -148,6 +164,9 @@ pub struct Config {
     /// How long an accepted event may wait in the outbox before the sweeper routes it (it is
     /// normally routed at once; the outbox covers a function that died in between).
     pub outbox_grace: Duration,
+    /// Queues the embedded backend provides for `SQS` targets and dead-letter queues, by name (on
+    /// AWS, targets name SQS queue URLs instead).
+    pub target_queues: Vec<String>,
 }
 
 impl Default for Config {
@@ -158,6 +177,7 @@ impl Default for Config {
             retention: Retention::default(),
             watch: WatchConfig::default(),
             outbox_grace: Duration::from_secs(30),
+            target_queues: Vec::new(),
         }
     }
 }
@@ -183,7 +203,8 @@ impl Config {
     ///
     /// `SWITCHYARD_TABLE`, `SWITCHYARD_DELIVERY_QUEUE_URL`, `SWITCHYARD_DEAD_LETTER_QUEUE_URL` name the
     /// resources; `SWITCHYARD_ALLOW_PRIVATE_TARGETS`, `SWITCHYARD_DELIVERY_TIMEOUT_SECONDS`,
-    /// `SWITCHYARD_EVENT_RETENTION_SECONDS` and `SWITCHYARD_TRACE_RETENTION_SECONDS` tune it.
+    /// `SWITCHYARD_PER_TARGET_IN_FLIGHT`, `SWITCHYARD_EVENT_RETENTION_SECONDS` and
+    /// `SWITCHYARD_TRACE_RETENTION_SECONDS` tune it.
     pub fn from_env() -> anyhow::Result<Self> {
         let table = env("SWITCHYARD_TABLE").ok_or_else(|| anyhow::anyhow!("SWITCHYARD_TABLE is not set"))?;
         let mut queue_urls = std::collections::HashMap::new();
@@ -200,6 +221,13 @@ impl Config {
         config.delivery.address_policy.allow_private = env_bool("SWITCHYARD_ALLOW_PRIVATE_TARGETS");
         if let Some(t) = env_secs("SWITCHYARD_DELIVERY_TIMEOUT_SECONDS")? {
             config.delivery.timeout = t;
+        }
+        if let Some(n) = env("SWITCHYARD_PER_TARGET_IN_FLIGHT") {
+            config.delivery.per_target_in_flight = n
+                .parse()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| anyhow::anyhow!("SWITCHYARD_PER_TARGET_IN_FLIGHT must be a positive integer"))?;
         }
         if let Some(r) = env_secs("SWITCHYARD_EVENT_RETENTION_SECONDS")? {
             config.retention.channel_events = r;

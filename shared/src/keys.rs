@@ -10,7 +10,7 @@
 //! | subscription name (uniqueness) | `p#{project}`                        | `subn#{name}`               |
 //! | client-chosen source/target id | `gid#{kind}#{id}`                    | `gid`                       |
 //! | channel event log              | `log#ch#{project}#{channel_id}`      | 20-digit seq, `~head`       |
-//! | publish dedup key              | `dd#{project}#{channel_id}`          | `{len}{source}{id}` or hash |
+//! | publish dedup key              | `dd#{project}#{channel_id}`          | `{len}{source}{id}` or hash, `f{hops}#…` when forwarded |
 //! | outbox (accepted, not routed)  | `ob#{shard}`                         | `{ms:013}#{id}`             |
 //! | traced event                   | `te#{project}#{channel_id}`          | `{ms:013}#{16 hex}`         |
 //! | delivery attempt               | `tr#{project}#{channel_id}#{seq}`    | `{sub}#{target}#{attempt}`  |
@@ -100,6 +100,12 @@ pub fn dedup_entry(source: &str, id: &str) -> String {
     h.update([0]);
     h.update(id.as_bytes());
     format!("h#{}", hex::encode(h.finalize()))
+}
+
+/// Sort key of the dedup key of `(source, id)` forwarded `hops` times (distinct from every
+/// [`dedup_entry`], which start with a digit or `h#`).
+pub fn forwarded_dedup_entry(source: &str, id: &str, hops: u64) -> String {
+    format!("f{hops}#{}", dedup_entry(source, id))
 }
 
 /// Partition of outbox shard `shard`.

@@ -104,6 +104,13 @@ impl TestApp {
         Self::spawn_with(test_config(backend), workers).await
     }
 
+    /// A test app on the in-memory embedded backend whose runner declares these target queues.
+    pub async fn spawn_with_queues(queues: &[&str]) -> Self {
+        let mut config = test_config(BackendConfig::Embedded(None));
+        config.target_queues = queues.iter().map(|q| (*q).to_owned()).collect();
+        Self::spawn_with(config, true).await
+    }
+
     /// A test app with this configuration.
     pub async fn spawn_with(config: Config, workers: bool) -> Self {
         let engine = Engine::open(config).await.expect("engine");
@@ -283,6 +290,9 @@ struct ReceiverState {
     hits: Vec<Hit>,
     script: VecDeque<u16>,
     always: Option<u16>,
+    delay: Duration,
+    in_flight: usize,
+    max_in_flight: usize,
 }
 
 /// A webhook receiver on a free loopback port: answers 200 unless scripted otherwise.
@@ -293,7 +303,17 @@ pub struct Receiver {
 }
 
 async fn receive(State(state): State<Arc<Mutex<ReceiverState>>>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    let delay = {
+        let mut s = state.lock();
+        s.in_flight += 1;
+        s.max_in_flight = s.max_in_flight.max(s.in_flight);
+        s.delay
+    };
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
     let mut s = state.lock();
+    s.in_flight -= 1;
     let status = s.script.pop_front().or(s.always).unwrap_or(200);
     let headers = headers.iter().map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_owned())).collect();
     s.hits.push(Hit { headers, body, at: Instant::now(), status });
@@ -324,6 +344,16 @@ impl Receiver {
     /// Answers every request with this status.
     pub fn always(&self, status: u16) {
         self.state.lock().always = Some(status);
+    }
+
+    /// Answers every request only after `delay`.
+    pub fn slow(&self, delay: Duration) {
+        self.state.lock().delay = delay;
+    }
+
+    /// The most requests that were being answered at once.
+    pub fn max_in_flight(&self) -> usize {
+        self.state.lock().max_in_flight
     }
 
     /// Every request so far.

@@ -131,6 +131,13 @@ struct ServeArgs {
     /// Longest a watch (resource watch, channel pull) waits for an event before answering.
     #[arg(long, default_value_t = 20)]
     watch_wait_seconds: u64,
+    /// Deliveries in flight at once to one target (the others wait their turn on the queue).
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..))]
+    per_target_in_flight: u64,
+    /// Declare a queue (by name) that SQS targets and dead-letter queues may send to; repeatable.
+    /// The embedded backend keeps its messages (with --backend aws, targets name queue URLs).
+    #[arg(long = "target-queue", value_name = "NAME")]
+    target_queues: Vec<String>,
 }
 
 async fn backend_config(args: &BackendArgs) -> anyhow::Result<BackendConfig> {
@@ -151,6 +158,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     config.delivery.address_policy.allow_private = args.allow_private_targets;
     config.delivery.timeout = Duration::from_secs(args.delivery_timeout_seconds);
     config.watch.wait = Duration::from_secs(args.watch_wait_seconds);
+    config.delivery.per_target_in_flight = usize::try_from(args.per_target_in_flight).unwrap_or(usize::MAX);
+    config.target_queues = args.target_queues;
     if let BackendConfig::Aws(AwsResources { table, .. }) = &config.backend {
         tracing::info!(table, "using DynamoDB and SQS");
     }

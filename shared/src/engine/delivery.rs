@@ -2,11 +2,30 @@
 //! local runner's loop both call it; it makes one attempt, records it, and decides what happens to
 //! the message.
 //!
-//! A webhook delivery POSTs the event in CloudEvents structured mode with Standard Webhooks
-//! headers (`webhook-id` is the event's `id`, the receivers' idempotency key). A 2xx answer is a
-//! success. Otherwise, while attempts remain (`retry_times` retries after the first attempt), the
-//! message is hidden for the next backoff delay and comes back; when they are spent, the delivery
-//! goes to the dead-letter queue. Every attempt is recorded in the trace.
+//! An attempt makes the payload from the event (the target's transform) and sends it by the
+//! target's kind (`super::send`): a webhook or HTTP POST in CloudEvents structured mode with
+//! Standard Webhooks headers (`webhook-id` is the event's `id`, the receivers' idempotency key; a
+//! 2xx answer is a success), a forward into another channel, or a queue message. Each attempt
+//! times out after `delivery.timeout` (10 s by default).
+//!
+//! After a failed attempt, while retries remain (`retry_times`, 0 to 64, default 16, retries after
+//! the first attempt), the message is hidden for the backoff delay ([`RetrySchedule`]: 1 s, 2 s,
+//! 4 s … doubling to at most 300 s, ±20 % jitter) and comes back. When they are spent, or when
+//! another attempt cannot help (the payload is refused, the hop limit is reached, the target is
+//! unusable, which also puts the subscription in `ERROR`), the delivery goes to the dead-letter
+//! queue, and also to the target's own `dead_letter_queue` when it names one. Every attempt is
+//! recorded in the trace.
+//!
+//! Deliveries to one target are bounded ([`DeliveryConfig::per_target_in_flight`] at once in a
+//! process): a delivery to a target at its bound is sent back to the queue for about
+//! [`DEFER_DELAY`] without counting as an attempt, so a slow receiver cannot take every worker
+//! slot. A deferred delivery is a new message carrying the attempts made so far.
+//!
+//! A delivery of an event logged before its subscription was last enabled, or made while the
+//! subscription does not receive (disabled, in error), is discarded and recorded as such.
+//!
+//! [`RetrySchedule`]: crate::config::RetrySchedule
+//! [`DeliveryConfig::per_target_in_flight`]: crate::config::DeliveryConfig::per_target_in_flight
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,22 +33,26 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::Engine;
 use super::routing::DeliveryJob;
-use super::subscriptions::TargetKind;
+use super::send::Next;
 use super::trace::{Attempt, AttemptStatus};
-use crate::config::queues;
+use crate::config::{DEFER_DELAY, queues};
 use crate::error::{Error, Result};
 use crate::keys;
 use crate::model::subscription::{Subscription, SubscriptionTarget, TransformKind};
 use crate::ports::store::log_sk;
-use crate::ports::{Message, OutboundRequest, Received};
+use crate::ports::{Message, Received};
 
 /// How long a delivery worker trusts a subscription it read: a change (disable, delete, new URL)
 /// reaches deliveries that are already queued within this time. Reading and decoding the
-/// subscription for every delivery cost a third of a delivery's CPU.
+/// subscription for every delivery cost a third of a delivery's CPU. A write in this process
+/// drops the cached copy at once. A delivery that the cached
+/// copy would drop (no such target, not receiving) reads the subscription again first, so an added
+/// target or an enable takes effect at once.
 const SUBSCRIPTION_TTL: Duration = Duration::from_secs(1);
 
 /// A subscription as read at some instant (`None`: it did not exist).
@@ -41,8 +64,29 @@ pub(crate) struct SubscriptionCache {
     entries: Mutex<HashMap<(String, String), Seen>>,
 }
 
+impl SubscriptionCache {
+    /// Drops what is known of a subscription (this process just wrote it).
+    pub(crate) fn forget(&self, project: &str, id: &str) {
+        self.entries.lock().remove(&(project.to_owned(), id.to_owned()));
+    }
+}
+
 /// Largest event copied into a dead-letter message (larger ones are referenced only).
 const MAX_DEAD_LETTER_EVENT_BYTES: usize = 200 * 1024;
+
+/// The body of a delivery queue message: the job, and the attempts made before this message was
+/// sent (a deferred delivery is sent again as a new message, whose receive count starts afresh).
+#[derive(Serialize, Deserialize)]
+struct Envelope {
+    #[serde(flatten)]
+    job: DeliveryJob,
+    #[serde(default, rename = "a", skip_serializing_if = "is_zero")]
+    prior: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
 
 /// What to do with a delivery message after a step.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,20 +107,21 @@ struct Context<'a> {
 }
 
 /// The result of one attempt.
-struct Tried {
-    status: AttemptStatus,
-    code: Option<u16>,
-    elapsed: Duration,
-    error: Option<String>,
+pub(super) struct Tried {
+    pub(super) status: AttemptStatus,
+    pub(super) code: Option<u16>,
+    pub(super) elapsed: Duration,
+    pub(super) error: Option<String>,
 }
 
 impl Engine {
     /// The subscription a delivery is for (`None` when it was deleted), read at most once per
     /// [`SUBSCRIPTION_TTL`].
-    async fn delivering_subscription(&self, project: &str, id: &str) -> Result<Option<Arc<Subscription>>> {
+    async fn delivering_subscription(&self, project: &str, id: &str, fresh: bool) -> Result<Option<Arc<Subscription>>> {
         let key = (project.to_owned(), id.to_owned());
         if let Some((cached, at)) = self.delivery_cache().entries.lock().get(&key)
             && at.elapsed() < SUBSCRIPTION_TTL
+            && !fresh
         {
             return Ok(cached.clone());
         }
@@ -100,8 +145,8 @@ impl Engine {
 
     /// Makes one attempt at the delivery `message` describes.
     pub async fn deliver_one(&self, message: &Received) -> Result<Outcome> {
-        let job: DeliveryJob = match serde_json::from_str(&message.body) {
-            Ok(job) => job,
+        let Envelope { job, prior } = match serde_json::from_str(&message.body) {
+            Ok(envelope) => envelope,
             Err(e) => {
                 tracing::error!(error = %e, "malformed delivery message; dead-lettered");
                 let body = json!({ "reason": format!("malformed delivery message: {e}"), "message": message.body });
@@ -109,8 +154,12 @@ impl Engine {
                 return Ok(Outcome::Done);
             }
         };
-        let attempt = message.receive_count.max(1);
-        let Some(subscription) = self.delivering_subscription(&job.project, &job.subscription_id).await? else {
+        let attempt = prior + message.receive_count.max(1);
+        let mut subscription = self.delivering_subscription(&job.project, &job.subscription_id, false).await?;
+        if subscription.as_ref().is_some_and(|s| s.target(&job.target_id).is_none() || !s.status.receives_events()) {
+            subscription = self.delivering_subscription(&job.project, &job.subscription_id, true).await?;
+        }
+        let Some(subscription) = subscription else {
             return Ok(Outcome::Done);
         };
         let Some(target) = subscription.target(&job.target_id).cloned() else {
@@ -136,16 +185,36 @@ impl Engine {
                 elapsed: Duration::ZERO,
                 error: Some("the event is no longer retained".into()),
             };
-            self.dead_letter(&job, None, &tried, attempt).await?;
+            self.dead_letter(&job, &target, None, &tried, attempt).await?;
             self.trace(&ctx, &tried, true).await?;
             return Ok(Outcome::Done);
         };
+        if entry.data.get("time_ms").and_then(Value::as_i64).unwrap_or_default() < subscription.resumed_ms {
+            let tried = Tried {
+                status: AttemptStatus::Discarded,
+                code: None,
+                elapsed: Duration::ZERO,
+                error: Some("published before the subscription was last enabled".into()),
+            };
+            self.trace(&ctx, &tried, false).await?;
+            return Ok(Outcome::Done);
+        }
+        let key = format!("{}#{}#{}", job.project, job.subscription_id, job.target_id);
+        let Some(_slot) = self.in_flight().try_acquire(&key, self.config().delivery.per_target_in_flight) else {
+            self.defer(job, attempt - 1).await?;
+            return Ok(Outcome::Done);
+        };
         let event = entry.data.get("event").cloned().unwrap_or(Value::Null);
-        let tried = self.attempt(&job, &target, &event).await?;
-        let spent = attempt > target.retry_times;
+        let mut next = Next::Retry;
+        let tried = self.attempt(&job, &target, &event, &mut next).await?;
+        let spent = attempt > target.retry_times || next != Next::Retry;
         let failed = tried.status != AttemptStatus::Success;
         if failed && spent {
-            self.dead_letter(&job, Some(&event), &tried, attempt).await?;
+            if let Next::Broken(reason) = &next {
+                let reason = format!("target {}: {reason}", target.id);
+                self.mark_subscription_error(&job.project, &job.subscription_id, &reason).await?;
+            }
+            self.dead_letter(&job, &target, Some(&event), &tried, attempt).await?;
         }
         self.trace(&ctx, &tried, failed && spent).await?;
         if failed && !spent {
@@ -156,9 +225,22 @@ impl Engine {
         Ok(Outcome::Done)
     }
 
-    /// Sends the event to the target once.
-    async fn attempt(&self, job: &DeliveryJob, target: &SubscriptionTarget, event: &Value) -> Result<Tried> {
-        let TargetKind::Webhook { url } = target.kind("target")?;
+    /// Sends a delivery back to the queue for about [`DEFER_DELAY`], with the attempts made so far.
+    async fn defer(&self, job: DeliveryJob, prior: u32) -> Result<()> {
+        let body = serde_json::to_string(&Envelope { job, prior })?;
+        let delay = DEFER_DELAY.mul_f64(rand::random::<f64>() * 0.4 + 0.8);
+        self.queue().send(queues::DELIVERY, Message { body, delay }).await?;
+        Ok(())
+    }
+
+    /// Sends the event to the target once; `next` says what may follow a failure.
+    async fn attempt(
+        &self,
+        job: &DeliveryJob,
+        target: &SubscriptionTarget,
+        event: &Value,
+        next: &mut Next,
+    ) -> Result<Tried> {
         let body = match target.transform.kind {
             TransformKind::Original => Bytes::from(serde_json::to_vec(event)?),
             TransformKind::Constant | TransformKind::Variable => {
@@ -170,36 +252,19 @@ impl Engine {
                 });
             }
         };
-        let secret = match target.signing_secret() {
-            Some(s) => s,
-            None => self.project_signing_secret(&job.project).await?,
-        };
-        let id = event.get("id").and_then(Value::as_str).unwrap_or_default().to_owned();
-        let timestamp = self.now_secs();
-        let headers = vec![
-            ("content-type".to_owned(), "application/cloudevents+json; charset=utf-8".to_owned()),
-            ("webhook-signature".to_owned(), secret.sign(&id, timestamp, &body)),
-            ("webhook-timestamp".to_owned(), timestamp.to_string()),
-            ("webhook-id".to_owned(), id),
-        ];
-        let request = OutboundRequest { url, headers, body, timeout: self.config().delivery.timeout };
-        Ok(match self.outbound().post(request).await {
-            Ok(r) if (200..300).contains(&r.status) => {
-                Tried { status: AttemptStatus::Success, code: Some(r.status), elapsed: r.elapsed, error: None }
-            }
-            Ok(r) => Tried {
-                status: AttemptStatus::Failed,
-                code: Some(r.status),
-                elapsed: r.elapsed,
-                error: Some(format!("the target answered {}", r.status)),
-            },
-            Err(e) => {
-                Tried { status: AttemptStatus::Failed, code: None, elapsed: Duration::ZERO, error: Some(e.to_string()) }
-            }
-        })
+        self.send(job, target, event, body, next).await
     }
 
-    async fn dead_letter(&self, job: &DeliveryJob, event: Option<&Value>, tried: &Tried, attempts: u32) -> Result<()> {
+    /// Dead-letters a delivery: to the service's dead-letter queue, and to the target's own when it
+    /// names one (a failure there is logged; the service's queue has the delivery).
+    async fn dead_letter(
+        &self,
+        job: &DeliveryJob,
+        target: &SubscriptionTarget,
+        event: Option<&Value>,
+        tried: &Tried,
+        attempts: u32,
+    ) -> Result<()> {
         let mut body = json!({
             "delivery": job,
             "reason": tried.error,
@@ -212,7 +277,13 @@ impl Engine {
         {
             body["event"] = event.clone();
         }
-        self.queue().send(queues::DEAD_LETTER, Message::now(body.to_string())).await?;
+        let body = body.to_string();
+        if let Some(queue) = target.dead_letter_queue_name()
+            && let Err(e) = self.queue().send(queue, Message::now(body.clone())).await
+        {
+            tracing::warn!(queue, error = %e, "the target's dead-letter queue refused a delivery");
+        }
+        self.queue().send(queues::DEAD_LETTER, Message::now(body)).await?;
         tracing::warn!(project = %job.project, channel = %job.channel_id, seq = job.seq, target = %job.target_id, attempts, "delivery dead-lettered");
         Ok(())
     }

@@ -3,6 +3,10 @@
 //! log with a dedup key, a traced event (with the routes it is given) and an outbox entry in one
 //! transaction per chunk, then routed.
 //!
+//! An event forwarded from another channel (by an `EG` target) is deduplicated by `(source, id)`
+//! and its forward count ([`crate::model::event::HOPS_ATTRIBUTE`]): a forward repeated after a retry is acknowledged
+//! once, while the same event coming round a forwarding loop counts as new until its hop limit.
+//!
 //! An event counts as accepted once its transaction has committed; from then on it is delivered
 //! or dead-lettered whatever happens to this process: if routing does not finish, the outbox
 //! entry makes the sweeper route it.
@@ -18,7 +22,7 @@ use super::{Engine, secs};
 use crate::error::{Error, Result};
 use crate::keys;
 use crate::model::channel::Channel;
-use crate::model::event::CloudEvent;
+use crate::model::event::{CloudEvent, hops_of};
 use crate::model::validate::MAX_EVENTS_PER_CALL;
 use crate::ports::store::json_size;
 use crate::ports::{Cond, Item, StoreError, Write};
@@ -85,8 +89,11 @@ impl Engine {
                 Ok(event) => {
                     outcomes.push(PutOutcome { event_id, error: None });
                     // A repeat within the call is acknowledged like a repeat of an earlier call.
-                    if seen.insert((event.source().to_owned(), event.id().to_owned())) {
-                        let dedup_sk = keys::dedup_entry(event.source(), event.id());
+                    let dedup_sk = match hops_of(event.as_json()) {
+                        0 => keys::dedup_entry(event.source(), event.id()),
+                        hops => keys::forwarded_dedup_entry(event.source(), event.id(), hops),
+                    };
+                    if seen.insert(dedup_sk.clone()) {
                         let trace = TracedEvent::of(&event);
                         let event = event.into_json();
                         candidates.push(Accepted { index, size: json_size(&event), event, dedup_sk, trace });

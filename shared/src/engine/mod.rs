@@ -7,12 +7,13 @@
 //!      │ match subscriptions             │ sweeper: outbox entries older than the grace period
 //!      ▼                                 ▼
 //!  delivery queue (one message per event × target)
-//!      │ deliver_one: transform → sign → POST → trace
+//!      │ deliver_one: transform → POST / forward to a channel / send to a queue → trace
 //!      ├─ failure, attempts left → the same message comes back after the backoff
 //!      └─ attempts spent → dead-letter queue, trace
 //! ```
 
 pub mod auth;
+pub mod catalog;
 pub mod changelog;
 pub mod channels;
 pub mod check;
@@ -23,8 +24,12 @@ pub mod ingest;
 pub mod list;
 pub mod pull;
 pub mod routing;
+pub mod secrets;
+mod send;
 pub mod signing;
+pub mod subscription_parts;
 pub mod subscriptions;
+pub mod targets;
 pub mod trace;
 pub mod traces;
 
@@ -35,7 +40,7 @@ use parking_lot::Mutex;
 
 use crate::backend::aws::Aws;
 use crate::backend::embedded::Embedded;
-use crate::config::{BackendConfig, Config, queue_specs};
+use crate::config::{BackendConfig, Config, all_queue_specs};
 use crate::ports::{Clock, Outbound, Queue, Store, SystemClock};
 
 /// The ports an engine runs on.
@@ -59,6 +64,7 @@ struct Inner {
     secrets: signing::SecretCache,
     deliveries: delivery::SubscriptionCache,
     route_names: trace::RouteNameCache,
+    in_flight: send::InFlight,
     signals: changelog::Signals,
     id_blocks: cmdb::resources::IdBlocks,
     secret: tokio::sync::OnceCell<Vec<u8>>,
@@ -83,6 +89,7 @@ impl Engine {
                 secrets: signing::SecretCache::default(),
                 deliveries: delivery::SubscriptionCache::default(),
                 route_names: trace::RouteNameCache::default(),
+                in_flight: send::InFlight::default(),
                 signals: changelog::Signals::default(),
                 id_blocks: cmdb::resources::IdBlocks::default(),
                 secret: tokio::sync::OnceCell::new(),
@@ -101,11 +108,11 @@ impl Engine {
         let outbound = crate::ports::outbound::shared(config.delivery.address_policy)?;
         let (store, queue): (Arc<dyn Store>, Arc<dyn Queue>) = match &config.backend {
             BackendConfig::Embedded(Some(dir)) => {
-                let e = Embedded::open_dir(dir, Arc::clone(&clock), queue_specs()).await?;
+                let e = Embedded::open_dir(dir, Arc::clone(&clock), all_queue_specs(&config)).await?;
                 (Arc::new(e.store), Arc::new(e.queue))
             }
             BackendConfig::Embedded(None) => {
-                let e = Embedded::in_memory(Arc::clone(&clock), queue_specs()).await?;
+                let e = Embedded::in_memory(Arc::clone(&clock), all_queue_specs(&config)).await?;
                 (Arc::new(e.store), Arc::new(e.queue))
             }
             BackendConfig::Aws(resources) => {
@@ -169,6 +176,10 @@ impl Engine {
 
     pub(crate) fn route_name_cache(&self) -> &trace::RouteNameCache {
         &self.inner.route_names
+    }
+
+    pub(crate) fn in_flight(&self) -> &send::InFlight {
+        &self.inner.in_flight
     }
 
     pub(crate) fn signals(&self) -> &changelog::Signals {

@@ -1,6 +1,8 @@
 //! Subscription rules: exactly one source with a valid filter, one to [`MAX_TARGETS`] targets with
-//! valid kinds, transforms and retry counts; unique names per project; source and target ids
-//! unique across the whole service (client-chosen or generated); full-replace updates.
+//! valid kinds ([`super::targets`]), transforms and retry counts (0 to [`MAX_RETRY_TIMES`], default
+//! [`DEFAULT_RETRY_TIMES`]); unique names per project; source and target ids unique across the
+//! whole service (client-chosen or generated); full-replace updates. The sources, targets and
+//! status of an existing subscription are changed one at a time by [`super::subscription_parts`].
 //!
 //! Every write of a subscription also rewrites its channel in the same transaction: the channel
 //! counts its subscriptions (so it cannot be deleted while in use) and carries the revision that
@@ -12,9 +14,11 @@ use serde_json::{Value, json};
 use url::Url;
 
 use super::Engine;
+use super::auth::Principal;
 use super::filter::Filter;
 use super::list::{ListQuery, Listable, Listing, load_all, page};
 use super::signing::SigningSecret;
+use super::targets::{Writer, at};
 use crate::error::{Error, Result};
 use crate::keys;
 use crate::model::channel::Channel;
@@ -25,16 +29,6 @@ use crate::model::subscription::{
 use crate::model::validate::{self, DEFAULT_RETRY_TIMES, MAX_DETAIL_BYTES, MAX_RETRY_TIMES, MAX_TARGETS};
 use crate::model::{ProviderType, new_id};
 use crate::ports::{AddressPolicy, Cond, Item, StoreError, Write};
-
-/// What a target delivers to, as derived from its fields.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum TargetKind {
-    /// POST to a URL (`name` `WEBHOOK`, `detail.url`).
-    Webhook {
-        /// Where to.
-        url: Url,
-    },
-}
 
 /// Text shown instead of a secret.
 pub const MASK: &str = "******";
@@ -64,9 +58,7 @@ impl Subscription {
     /// The subscription as it may be shown: secrets masked.
     pub fn redacted(mut self) -> Self {
         for t in &mut self.targets {
-            if let Some(secret) = t.detail.get_mut("secret") {
-                *secret = json!(MASK);
-            }
+            t.redact();
         }
         self
     }
@@ -79,21 +71,6 @@ impl Subscription {
 }
 
 impl SubscriptionTarget {
-    /// What the target delivers to.
-    pub fn kind(&self, field: &str) -> Result<TargetKind> {
-        match (self.name.as_str(), self.provider_type) {
-            ("WEBHOOK", ProviderType::Custom) => {
-                let url = self.detail.get("url").and_then(Value::as_str).unwrap_or_default();
-                let url = Url::parse(url).map_err(|e| Error::target(format!("{field}.detail.url"), e.to_string()))?;
-                Ok(TargetKind::Webhook { url })
-            }
-            (name, provider) => Err(Error::invalid(
-                format!("{field}.name"),
-                format!("target kind {name} ({}) is not supported; use WEBHOOK (CUSTOM)", provider.as_str()),
-            )),
-        }
-    }
-
     /// The target's own signing secret, if it has one.
     pub fn signing_secret(&self) -> Option<SigningSecret> {
         self.detail.get("secret").and_then(Value::as_str).and_then(SigningSecret::parse)
@@ -149,7 +126,7 @@ fn transform(field: &str, spec: Option<TransformSpec>) -> Result<Transform> {
 }
 
 /// Checks a webhook URL: absolute http(s) with a host, and not an address the policy refuses.
-fn check_webhook_url(field: &str, url: &Url, policy: AddressPolicy) -> Result<()> {
+pub(crate) fn check_webhook_url(field: &str, url: &Url, policy: AddressPolicy) -> Result<()> {
     if !matches!(url.scheme(), "http" | "https") {
         return Err(Error::target(field, "must be an http or https URL"));
     }
@@ -169,23 +146,23 @@ fn check_webhook_url(field: &str, url: &Url, policy: AddressPolicy) -> Result<()
 }
 
 impl Engine {
-    fn build_source(
+    pub(crate) fn build_source(
         &self,
         field: &str,
         spec: SourceSpec,
         existing: &[SubscriptionSource],
     ) -> Result<SubscriptionSource> {
         let now = self.now_ms();
-        let name = required(&format!("{field}.name"), spec.name)?;
+        let name = required(&at(field, "name"), spec.name)?;
         if name.is_empty() || name.len() > validate::MAX_NAME_LEN {
-            return Err(Error::invalid(format!("{field}.name"), "must be 1 to 128 characters"));
+            return Err(Error::invalid(at(field, "name"), "must be 1 to 128 characters"));
         }
-        let provider_type = provider(&format!("{field}.provider_type"), spec.provider_type)?;
-        let detail = detail(&format!("{field}.detail"), spec.detail)?;
-        let filter = required(&format!("{field}.filter"), spec.filter)?;
-        Filter::compile(&format!("{field}.filter"), &filter)?;
+        let provider_type = provider(&at(field, "provider_type"), spec.provider_type)?;
+        let detail = detail(&at(field, "detail"), spec.detail)?;
+        let filter = required(&at(field, "filter"), spec.filter)?;
+        Filter::compile(&at(field, "filter"), &filter)?;
         if let Some(id) = &spec.id {
-            validate::client_id(&format!("{field}.id"), id)?;
+            validate::client_id(&at(field, "id"), id)?;
         }
         let previous = spec.id.as_ref().and_then(|id| existing.iter().find(|s| &s.id == id));
         Ok(SubscriptionSource {
@@ -199,55 +176,55 @@ impl Engine {
         })
     }
 
-    fn build_target(
+    pub(crate) async fn build_target(
         &self,
+        w: &Writer<'_>,
         field: &str,
         spec: TargetSpec,
         existing: &[SubscriptionTarget],
     ) -> Result<SubscriptionTarget> {
         let now = self.now_ms();
-        let name = required(&format!("{field}.name"), spec.name)?;
-        let provider_type = provider(&format!("{field}.provider_type"), spec.provider_type)?;
+        let name = required(&at(field, "name"), spec.name)?;
+        let provider_type = provider(&at(field, "provider_type"), spec.provider_type)?;
         let retry_times = spec.retry_times.unwrap_or(DEFAULT_RETRY_TIMES);
         if retry_times > MAX_RETRY_TIMES {
-            return Err(Error::invalid(format!("{field}.retry_times"), format!("must be from 0 to {MAX_RETRY_TIMES}")));
+            return Err(Error::invalid(at(field, "retry_times"), format!("must be from 0 to {MAX_RETRY_TIMES}")));
         }
         if let Some(id) = &spec.id {
-            validate::client_id(&format!("{field}.id"), id)?;
+            validate::client_id(&at(field, "id"), id)?;
         }
         let previous = spec.id.as_ref().and_then(|id| existing.iter().find(|t| &t.id == id));
-        let mut detail = detail(&format!("{field}.detail"), spec.detail)?;
+        let mut detail = detail(&at(field, "detail"), spec.detail)?;
         // A masked secret sent back unchanged keeps the stored one.
         if detail.get("secret").and_then(Value::as_str) == Some(MASK)
             && let Some(kept) = previous.and_then(|p| p.detail.get("secret")).cloned()
         {
             detail["secret"] = kept;
         }
-        let target = SubscriptionTarget {
+        let dead_letter_queue = optional_object(&at(field, "dead_letter_queue"), spec.dead_letter_queue)?
+            .filter(|d| d.as_object().is_some_and(|o| !o.is_empty()));
+        let mut target = SubscriptionTarget {
             id: spec.id.unwrap_or_else(new_id),
             name,
             provider_type,
             connection_id: spec.connection_id.filter(|c| !c.is_empty()),
             detail,
-            kafka_detail: optional_object(&format!("{field}.kafka_detail"), spec.kafka_detail)?,
-            smn_detail: optional_object(&format!("{field}.smn_detail"), spec.smn_detail)?,
-            eg_detail: optional_object(&format!("{field}.eg_detail"), spec.eg_detail)?,
-            apigw_detail: optional_object(&format!("{field}.apigw_detail"), spec.apigw_detail)?,
-            rocketmq_detail: optional_object(&format!("{field}.rocketmq_detail"), spec.rocketmq_detail)?,
+            kafka_detail: optional_object(&at(field, "kafka_detail"), spec.kafka_detail)?,
+            smn_detail: optional_object(&at(field, "smn_detail"), spec.smn_detail)?,
+            eg_detail: optional_object(&at(field, "eg_detail"), spec.eg_detail)?,
+            apigw_detail: optional_object(&at(field, "apigw_detail"), spec.apigw_detail)?,
+            rocketmq_detail: optional_object(&at(field, "rocketmq_detail"), spec.rocketmq_detail)?,
             retry_times,
-            transform: transform(&format!("{field}.transform"), spec.transform)?,
-            dead_letter_queue: optional_object(&format!("{field}.dead_letter_queue"), spec.dead_letter_queue)?,
+            transform: transform(&at(field, "transform"), spec.transform)?,
+            dead_letter_queue,
+            granted_by: None,
             created_ms: previous.map_or(now, |p| p.created_ms),
             updated_ms: now,
         };
-        match target.kind(field)? {
-            TargetKind::Webhook { url } => {
-                check_webhook_url(&format!("{field}.detail.url"), &url, self.config().delivery.address_policy)?;
-            }
-        }
+        self.check_target(w, field, &mut target, previous).await?;
         if target.detail.get("secret").is_some() && target.signing_secret().is_none() {
             return Err(Error::invalid(
-                format!("{field}.detail.secret"),
+                at(field, "detail.secret"),
                 "must be whsec_ followed by 24 to 64 bytes in base64",
             ));
         }
@@ -265,19 +242,19 @@ impl Engine {
         specs.into_iter().enumerate().map(|(i, s)| self.build_source(&format!("sources[{i}]"), s, existing)).collect()
     }
 
-    fn build_targets(
+    async fn build_targets(
         &self,
+        w: &Writer<'_>,
         specs: Vec<TargetSpec>,
         existing: &[SubscriptionTarget],
     ) -> Result<Vec<SubscriptionTarget>> {
         if specs.is_empty() || specs.len() > MAX_TARGETS {
             return Err(Error::invalid("targets", format!("must hold 1 to {MAX_TARGETS} targets")));
         }
-        let targets: Vec<SubscriptionTarget> = specs
-            .into_iter()
-            .enumerate()
-            .map(|(i, t)| self.build_target(&format!("targets[{i}]"), t, existing))
-            .collect::<Result<_>>()?;
+        let mut targets = Vec::with_capacity(specs.len());
+        for (i, t) in specs.into_iter().enumerate() {
+            targets.push(self.build_target(w, &format!("targets[{i}]"), t, existing).await?);
+        }
         let mut seen = HashSet::new();
         if let Some((i, t)) = targets.iter().enumerate().find(|(_, t)| !seen.insert(&t.id)) {
             return Err(Error::invalid(format!("targets[{i}].id"), format!("{} appears twice", t.id)));
@@ -292,15 +269,21 @@ impl Engine {
         Ok((item.decode()?, item.version))
     }
 
-    /// Creates a subscription.
-    pub async fn create_subscription(&self, project: &str, spec: SubscriptionSpec) -> Result<Subscription> {
+    /// Creates a subscription on behalf of `caller`.
+    pub async fn create_subscription(
+        &self,
+        caller: &Principal,
+        project: &str,
+        spec: SubscriptionSpec,
+    ) -> Result<Subscription> {
         let name = required("name", spec.name)?;
         validate::name("name", &name)?;
         let description = spec.description.unwrap_or_default();
         validate::description("description", &description)?;
         let channel_id = required("channel_id", spec.channel_id)?;
         let sources = self.build_sources(required("sources", spec.sources)?, &[])?;
-        let targets = self.build_targets(required("targets", spec.targets)?, &[])?;
+        let w = Writer { principal: caller, project, channel_id: &channel_id, sealer: self.sealer().await? };
+        let targets = self.build_targets(&w, required("targets", spec.targets)?, &[]).await?;
         let now = self.now_ms();
         let subscription = Subscription {
             id: new_id(),
@@ -309,6 +292,8 @@ impl Engine {
             description,
             channel_id,
             status: SubscriptionStatus::Created,
+            status_reason: None,
+            resumed_ms: 0,
             sources,
             targets,
             created_ms: now,
@@ -360,9 +345,11 @@ impl Engine {
         Ok(page(all, q))
     }
 
-    /// Replaces a subscription's description, sources and targets (each only when given).
+    /// Replaces a subscription's description, sources and targets (each only when given) on behalf
+    /// of `caller`.
     pub async fn update_subscription(
         &self,
+        caller: &Principal,
         project: &str,
         id: &str,
         update: SubscriptionUpdate,
@@ -370,6 +357,7 @@ impl Engine {
         if let Some(d) = &update.description {
             validate::description("description", d)?;
         }
+        let sealer = self.sealer().await?;
         loop {
             let (current, version) = self.subscription(project, id).await?;
             let mut next = current.clone();
@@ -380,7 +368,8 @@ impl Engine {
                 next.sources = self.build_sources(sources.clone(), &current.sources)?;
             }
             if let Some(targets) = &update.targets {
-                next.targets = self.build_targets(targets.clone(), &current.targets)?;
+                let w = Writer { principal: caller, project, channel_id: &current.channel_id, sealer: sealer.clone() };
+                next.targets = self.build_targets(&w, targets.clone(), &current.targets).await?;
             }
             next.updated_ms = self.now_ms();
             match self.replace_subscription(&current, version, &next).await {
@@ -407,7 +396,10 @@ impl Engine {
             }
             writes.extend(sub.ids().iter().map(|(kind, id)| release(kind, id)));
             match self.store().transact(writes).await {
-                Ok(_) => return Ok(()),
+                Ok(_) => {
+                    self.delivery_cache().forget(project, id);
+                    return Ok(());
+                }
                 Err(StoreError::ConditionFailed { .. }) => continue,
                 Err(e) => return Err(e.into()),
             }
@@ -415,7 +407,7 @@ impl Engine {
     }
 
     /// Writes `next` over `current` (read at `version`), moving id claims and the channel revision.
-    async fn replace_subscription(
+    pub(crate) async fn replace_subscription(
         &self,
         current: &Subscription,
         version: u64,
@@ -432,7 +424,10 @@ impl Engine {
         writes.extend(added.iter().map(|(kind, id)| claim(kind, id, &next.id)));
         writes.extend(before.difference(&after).map(|(kind, id)| release(kind, id)));
         match self.store().transact(writes).await {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                self.delivery_cache().forget(project, &next.id);
+                Ok(())
+            }
             Err(StoreError::ConditionFailed { index: 0 | 1 }) => Err(Retry::Again),
             Err(StoreError::ConditionFailed { index }) => Err(Retry::Fail(taken_id(&added, index - 2))),
             Err(e) => Err(Retry::Fail(e.into())),
@@ -455,7 +450,7 @@ impl Engine {
 }
 
 /// Why a replace did not land.
-enum Retry {
+pub(crate) enum Retry {
     /// Something changed meanwhile; read again.
     Again,
     /// It cannot land.

@@ -12,6 +12,23 @@ use serde_json::{Map, Value};
 
 use super::validate::MAX_EVENT_BYTES;
 
+/// The extension attribute counting how often an event was forwarded from one channel to another
+/// (by `EG` targets). An event is forwarded at most [`MAX_HOPS`] times; a forward that would exceed
+/// it is dropped and recorded (trace, dead-letter queue), so forwarding loops end.
+pub const HOPS_ATTRIBUTE: &str = "syhops";
+/// Most forwards of one event.
+pub const MAX_HOPS: u64 = 8;
+
+/// The forward count of an event document (its [`HOPS_ATTRIBUTE`], a number or a numeric string;
+/// 0 when absent).
+pub fn hops_of(doc: &Map<String, Value>) -> u64 {
+    match doc.get(HOPS_ATTRIBUTE) {
+        Some(Value::Number(n)) => n.as_u64().unwrap_or(0),
+        Some(Value::String(s)) => s.parse().unwrap_or(0),
+        _ => 0,
+    }
+}
+
 /// The attributes the specification defines (everything else is an extension).
 const KNOWN: &[&str] =
     &["id", "source", "specversion", "type", "datacontenttype", "dataschema", "subject", "time", "data", "data_base64"];

@@ -1,14 +1,24 @@
 //! Subscriptions: one source (with its filter) on one channel, routed to one or more targets,
 //! each with its transform and retry policy.
 //!
-//! Status lifecycle: a new subscription is `CREATED` and already receives events; `DISABLED`
-//! stops it, `ENABLED` (after an enable) resumes it. `FROZEN` and `ERROR` are set by the system
-//! only and stop delivery like `DISABLED`.
+//! Status lifecycle:
+//! - `CREATED`: a new subscription; it already receives events.
+//! - `ENABLED`: after an `ENABLE` operation; receives events.
+//! - `DISABLED`: after a `DISABLE` operation; receives nothing. Events published while a
+//!   subscription is not receiving are never delivered to it, not even after it is enabled again
+//!   (no backlog): an enable records the instant from which events count.
+//! - `ERROR`: set by the system when a delivery finds a target permanently unusable (its
+//!   forwarding channel was deleted, its forwarding grant no longer holds, its queue does not
+//!   exist, a sealed header cannot be opened); receives nothing until the target is fixed and the
+//!   subscription is enabled again. The reason is kept in `status_reason`.
+//! - `FROZEN`: reserved for a frozen tenant; Switchyard never sets it (there is no billing or
+//!   account freeze to cause it), and `ENABLE` refuses to lift it.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::ProviderType;
+use crate::engine::auth::Principal;
 
 /// Where a subscription stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -22,7 +32,7 @@ pub enum SubscriptionStatus {
     Disabled,
     /// Frozen by the system (the tenant is frozen); receives nothing.
     Frozen,
-    /// In error (its configuration cannot be served); receives nothing.
+    /// In error (a target became unusable); receives nothing.
     Error,
 }
 
@@ -125,6 +135,10 @@ pub struct SubscriptionTarget {
     /// Dead-letter parameters.
     #[serde(default)]
     pub dead_letter_queue: Option<Value>,
+    /// Who wrote the target (forwarding to another project is checked against it when an event
+    /// is forwarded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub granted_by: Option<Principal>,
     /// Creation time (ms).
     pub created_ms: i64,
     /// Last update time (ms).
@@ -147,6 +161,13 @@ pub struct Subscription {
     pub channel_id: String,
     /// Status.
     pub status: SubscriptionStatus,
+    /// Why the status is `ERROR`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_reason: Option<String>,
+    /// Events logged before this instant (ms) are not delivered: the last time the subscription
+    /// was enabled after not receiving.
+    #[serde(default)]
+    pub resumed_ms: i64,
     /// Exactly one source.
     pub sources: Vec<SubscriptionSource>,
     /// One or more targets.
@@ -161,6 +182,11 @@ impl Subscription {
     /// The target with this id.
     pub fn target(&self, id: &str) -> Option<&SubscriptionTarget> {
         self.targets.iter().find(|t| t.id == id)
+    }
+
+    /// The source with this id.
+    pub fn source(&self, id: &str) -> Option<&SubscriptionSource> {
+        self.sources.iter().find(|s| s.id == id)
     }
 }
 

@@ -11,7 +11,8 @@
 //!   of being returned.
 //! - `delete` removes a received message (deleting an already deleted one is not an error);
 //!   `change_visibility` sets how long a received message stays hidden from now.
-//! - A queue is named by its logical name; the AWS backend also accepts a queue URL.
+//! - A queue is named by its logical name; the AWS backend also accepts a queue URL. Naming a
+//!   queue that does not exist fails with [`QueueError::NotFound`].
 
 use std::time::Duration;
 
@@ -65,9 +66,12 @@ pub struct QueueSpec {
 /// What can go wrong in a queue.
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
-    /// The request breaks a limit or names an unknown queue.
+    /// The request breaks a limit or refers to a message that is gone.
     #[error("invalid queue request: {0}")]
     Invalid(String),
+    /// The named queue does not exist.
+    #[error("queue not found: {0}")]
+    NotFound(String),
     /// The queue service is overloaded or unreachable; the request may be retried.
     #[error("queue unavailable: {0}")]
     Unavailable(String),

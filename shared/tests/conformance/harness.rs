@@ -63,13 +63,15 @@ impl StoreHarness {
 /// A queue service with the queues of [`queue_specs`].
 pub struct QueueHarness {
     pub queue: Arc<dyn Queue>,
+    /// Names or URLs of queues that do not exist.
+    pub missing: Vec<String>,
 }
 
 impl QueueHarness {
     pub async fn embedded() -> Self {
         let clock = Arc::new(TestClock::now());
         let backend = Embedded::in_memory(clock, queue_specs()).await.expect("embedded backend");
-        Self { queue: Arc::new(backend.queue) }
+        Self { queue: Arc::new(backend.queue), missing: vec!["nope".into()] }
     }
 
     pub async fn aws() -> Option<Self> {
@@ -80,6 +82,8 @@ impl QueueHarness {
         let prefix = format!("{}-", unique("conf"));
         let resources = provision(&unique("conformance-q"), &queue_specs(), &prefix).await.expect("provision");
         let backend = Aws::connect(&resources, clock).await;
-        Some(Self { queue: Arc::new(backend.queue) })
+        let main = resources.queue_urls.get("main").expect("main queue URL");
+        let missing_url = format!("{}{}", main.trim_end_matches("main"), unique("missing"));
+        Some(Self { queue: Arc::new(backend.queue), missing: vec!["nope".into(), missing_url] })
     }
 }

@@ -52,6 +52,7 @@ cases!(store_cases => store, StoreHarness:
 
 cases!(queue_cases => queue, QueueHarness:
     sent_message_is_received_once_and_deleted,
+    a_queue_that_does_not_exist_is_not_found,
     delayed_message_stays_hidden_until_due,
     visibility_hides_and_then_returns_message,
     change_visibility_reschedules_message,

@@ -27,7 +27,13 @@ pub async fn sent_message_is_received_once_and_deleted(h: QueueHarness) {
     assert!(h.queue.receive("main", 10, Duration::ZERO, VIS).await.unwrap().is_empty(), "hidden while in flight");
     h.queue.delete("main", &got[0].receipt).await.unwrap();
     h.queue.delete("main", &got[0].receipt).await.unwrap();
-    assert!(matches!(h.queue.send("nope", Message::now("x")).await, Err(QueueError::Invalid(_))));
+}
+
+pub async fn a_queue_that_does_not_exist_is_not_found(h: QueueHarness) {
+    for missing in &h.missing {
+        let sent = h.queue.send(missing, Message::now("x")).await;
+        assert!(matches!(sent, Err(QueueError::NotFound(_))), "{missing}: {sent:?}");
+    }
 }
 
 pub async fn delayed_message_stays_hidden_until_due(h: QueueHarness) {

@@ -7,6 +7,7 @@ pub mod error;
 pub mod events;
 pub mod subscriptions;
 pub mod traces;
+pub mod targets;
 
 use serde_json::{Value, json};
 

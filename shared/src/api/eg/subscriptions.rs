@@ -1,18 +1,22 @@
-//! Subscriptions (spec 5.1.1–5.1.5).
+//! Subscriptions (spec 5.1.1–5.1.6, 5.1.11); their targets are in [`super::targets`].
 
 use axum::Json;
 use axum::extract::State;
 use http::StatusCode;
+use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::error::{message, status_and_code};
 use super::{Auth, EgError, EgJson, Path, list_body, list_query};
 use crate::api::extract::Body;
 use crate::api::extract::Params;
 use crate::engine::Engine;
+use crate::engine::subscription_parts::Operation;
 use crate::engine::subscriptions::SubscriptionFilter;
+use crate::error::Error;
 use crate::model::format_time;
 use crate::model::subscription::{
-    Subscription, SubscriptionSource, SubscriptionSpec, SubscriptionTarget, SubscriptionUpdate,
+    SourceSpec, Subscription, SubscriptionSource, SubscriptionSpec, SubscriptionTarget, SubscriptionUpdate,
 };
 
 /// A subscription source as the API shows it (SubscriptionSourceInfo).
@@ -28,8 +32,9 @@ pub fn source_info(s: SubscriptionSource) -> Value {
     })
 }
 
-/// A subscription target as the API shows it (SubscriptionTargetInfo).
-pub fn target_info(t: SubscriptionTarget) -> Value {
+/// A subscription target as the API shows it (SubscriptionTargetInfo, secrets masked).
+pub fn target_info(mut t: SubscriptionTarget) -> Value {
+    t.redact();
     json!({
         "id": t.id,
         "name": t.name,
@@ -52,7 +57,7 @@ pub fn target_info(t: SubscriptionTarget) -> Value {
 /// A subscription as the API shows it (secrets masked).
 pub fn info(s: Subscription) -> Value {
     let s = s.redacted();
-    json!({
+    let mut body = json!({
         "id": s.id,
         "name": s.name,
         "description": s.description,
@@ -64,7 +69,11 @@ pub fn info(s: Subscription) -> Value {
         "targets": s.targets.into_iter().map(target_info).collect::<Vec<_>>(),
         "created_time": format_time(s.created_ms),
         "updated_time": format_time(s.updated_ms),
-    })
+    });
+    if let Some(reason) = s.status_reason {
+        body["status_reason"] = json!(reason);
+    }
+    body
 }
 
 /// The subscription with its channel's name.
@@ -81,7 +90,7 @@ pub async fn create(
     auth: Auth,
     Body(spec, _): EgJson<SubscriptionSpec>,
 ) -> Result<Json<Value>, EgError> {
-    let s = engine.create_subscription(&auth.project, spec).await?;
+    let s = engine.create_subscription(&auth.principal, &auth.project, spec).await?;
     Ok(Json(with_channel_name(&engine, s).await))
 }
 
@@ -121,7 +130,7 @@ pub async fn update(
     path: Path,
     Body(update, _): EgJson<SubscriptionUpdate>,
 ) -> Result<Json<Value>, EgError> {
-    let s = engine.update_subscription(&auth.project, path.get("subscription_id"), update).await?;
+    let s = engine.update_subscription(&auth.principal, &auth.project, path.get("subscription_id"), update).await?;
     Ok(Json(with_channel_name(&engine, s).await))
 }
 
@@ -129,4 +138,48 @@ pub async fn update(
 pub async fn delete(State(engine): State<Engine>, auth: Auth, path: Path) -> Result<StatusCode, EgError> {
     engine.delete_subscription(&auth.project, path.get("subscription_id")).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// UpdateSubscriptionSource (full replace of one source).
+pub async fn update_source(
+    State(engine): State<Engine>,
+    auth: Auth,
+    path: Path,
+    Body(spec, _): EgJson<SourceSpec>,
+) -> Result<Json<Value>, EgError> {
+    let (subscription, source) = (path.get("subscription_id"), path.get("source_id"));
+    Ok(Json(source_info(engine.update_subscription_source(&auth.project, subscription, source, spec).await?)))
+}
+
+/// The ExecuteSubscriptionOperation body.
+#[derive(Debug, Default, Deserialize)]
+pub struct OperationBody {
+    /// Subscriptions to operate on (1 to 10).
+    #[serde(default)]
+    pub subscription_ids: Option<Vec<String>>,
+    /// `ENABLE` or `DISABLE`.
+    #[serde(default)]
+    pub operation: Option<String>,
+}
+
+/// ExecuteSubscriptionOperation: per-subscription results and `failed_count`; status 200 even
+/// when some fail.
+pub async fn operate(
+    State(engine): State<Engine>,
+    auth: Auth,
+    Body(body, _): EgJson<OperationBody>,
+) -> Result<Json<Value>, EgError> {
+    let operation = body.operation.ok_or_else(|| Error::invalid("operation", "is required"))?;
+    let op = Operation::parse("operation", &operation)?;
+    let ids = body.subscription_ids.ok_or_else(|| Error::invalid("subscription_ids", "is required"))?;
+    let outcomes = engine.operate_subscriptions(&auth.project, &ids, op).await?;
+    let failed_count = outcomes.iter().filter(|(_, e)| e.is_some()).count();
+    let events: Vec<Value> = outcomes
+        .into_iter()
+        .map(|(id, error)| match error {
+            None => json!({ "subscription_id": id }),
+            Some(e) => json!({ "subscription_id": id, "error_code": status_and_code(&e).1, "error_msg": message(&e) }),
+        })
+        .collect();
+    Ok(Json(json!({ "failed_count": failed_count, "events": events })))
 }

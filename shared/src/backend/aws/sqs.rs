@@ -39,6 +39,9 @@ fn sdk_error<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static
     {
         return QueueError::Unavailable(format!("{code}: {}", e.message().unwrap_or_default()));
     }
+    if code.contains("NonExistentQueue") || code.contains("QueueDoesNotExist") {
+        return QueueError::NotFound(format!("{code}: {}", e.message().unwrap_or_default()));
+    }
     if code.contains("ReceiptHandleIsInvalid")
         || code.contains("MessageNotInflight")
         || code.contains("InvalidParameterValue")
@@ -58,7 +61,7 @@ impl SqsQueue {
         if queue.starts_with("https://") || queue.starts_with("http://") {
             return Ok(queue);
         }
-        self.urls.get(queue).map(String::as_str).ok_or_else(|| QueueError::Invalid(format!("unknown queue {queue}")))
+        self.urls.get(queue).map(String::as_str).ok_or_else(|| QueueError::NotFound(format!("unknown queue {queue}")))
     }
 }
 

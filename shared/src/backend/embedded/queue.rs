@@ -205,7 +205,7 @@ impl EmbeddedQueue {
     }
 
     fn named(&self, queue: &str) -> Result<&Named, QueueError> {
-        self.shared.queues.get(queue).ok_or_else(|| QueueError::Invalid(format!("unknown queue {queue}")))
+        self.shared.queues.get(queue).ok_or_else(|| QueueError::NotFound(format!("unknown queue {queue}")))
     }
 
     async fn persist(&self, changes: Vec<Persist>) -> Result<(), QueueError> {
