@@ -6,19 +6,20 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use switchyard::keys;
 use switchyard::model::channel::default_channel_id;
-use switchyard::ports::Cond;
 
 use crate::helpers::{Hook, Receiver, TestApp, event};
 
 const WAIT: Duration = Duration::from_secs(10);
 
-/// Sets a subscription's status in the store (the API has no operation for it yet).
-async fn set_status(app: &TestApp, project: &str, id: &str, status: &str) {
-    let (pk, sk) = (keys::project(project), keys::subscription(id));
-    let mut item = app.engine.store().get(&pk, &sk).await.unwrap().unwrap();
-    item.data["status"] = json!(status);
-    let version = item.version;
-    app.engine.store().put(item, Cond::Version(version)).await.unwrap();
+/// Disables a subscription through ExecuteSubscriptionOperation.
+async fn disable(app: &TestApp, project: &str, id: &str) {
+    let r = app
+        .post(
+            &format!("/v1/{project}/subscriptions/operation"),
+            &json!({ "subscription_ids": [id], "operation": "DISABLE" }),
+        )
+        .await;
+    assert_eq!((r.status.as_u16(), r.body["failed_count"].as_u64()), (200, Some(0)), "{}", r.body);
 }
 
 fn reasons(list: &Value) -> Vec<&str> {
@@ -33,7 +34,7 @@ async fn check_put_events_says_why_an_event_would_go_nowhere_without_publishing_
     let created = json!({ "type": [{ "op": "StringIn", "values": ["order.created"] }] });
     app.subscribe("p1", &ch, Hook::new("created-only", "shop", &rx.url("a")).filter(created.clone())).await;
     let legacy = app.subscribe("p1", &ch, Hook::new("legacy-hook", "legacy", &rx.url("b"))).await;
-    set_status(&app, "p1", legacy["id"].as_str().unwrap(), "DISABLED").await;
+    disable(&app, "p1", legacy["id"].as_str().unwrap()).await;
     app.put_events("p1", &ch, json!([event("seen", "shop", "order.created", json!({}))])).await;
     assert_eq!(rx.wait_for(1, WAIT).await.len(), 1);
     let log = keys::channel_log("p1", &ch);

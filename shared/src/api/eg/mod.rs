@@ -6,8 +6,8 @@ pub mod channels;
 pub mod error;
 pub mod events;
 pub mod subscriptions;
-pub mod traces;
 pub mod targets;
+pub mod traces;
 
 use serde_json::{Value, json};
 
