@@ -230,6 +230,20 @@ fn negative_conditions_need_every_value_to_fail() {
         ("NumberNotIn none hit", cond("data.count", "NumberNotIn", json!([1, 3])), true),
         ("NumberNotInRange one hits", cond("data.count", "NumberNotInRange", json!([[5, 6], [2, 2]])), false),
         ("eb anything-but one hits", eb(json!({ "type": [{ "anything-but": ["a", "order.created"] }] })), false),
+        ("eb anything-but none hit", eb(json!({ "type": [{ "anything-but": ["a", "b"] }] })), true),
+        ("eb anything-but prefix hits", eb(json!({ "type": [{ "anything-but": { "prefix": "order" } }] })), false),
+        ("eb anything-but suffix none hit", eb(json!({ "type": [{ "anything-but": { "suffix": "x" } }] })), true),
+        (
+            "eb anything-but ignore case one hits",
+            eb(json!({ "type": [{ "anything-but": { "equals-ignore-case": ["x", "ORDER.CREATED"] } }] })),
+            false,
+        ),
+        (
+            "eb anything-but wildcard one hits",
+            eb(json!({ "type": [{ "anything-but": { "wildcard": ["x*", "*created"] } }] })),
+            false,
+        ),
+        ("eb anything-but numbers none hit", eb(nest("data.count", json!([{ "anything-but": [1, 3] }]))), true),
     ]);
 }
 
@@ -256,6 +270,9 @@ fn missing_keys() {
             false,
         ),
         ("eb null fails", eb(nest("data.absent", json!([null]))), false),
+        ("eb prefix fails", eb(nest("data.absent", json!([{ "prefix": "" }]))), false),
+        ("eb numeric fails", eb(nest("data.absent", json!([{ "numeric": [">", 0] }]))), false),
+        ("eb anything-but number fails", eb(nest("data.absent", json!([{ "anything-but": [1] }]))), false),
         ("eb exists false holds", eb(json!({ "dataschema": [{ "exists": false }] })), true),
     ]);
 }
