@@ -141,17 +141,96 @@ impl Filter {
         self.nodes.iter().all(|n| n.matches(event))
     }
 
-    /// The string equalities every passing event meets: for each, the field's path and the values
-    /// one of which the field (or an element of it) must equal. An index can skip the filter for
-    /// events whose field holds none of the values.
-    pub(crate) fn equalities(&self) -> impl Iterator<Item = (&[String], &[String])> {
-        self.nodes.iter().filter_map(|n| match n {
-            Node::Leaf(c) if !c.negated => match &c.test {
-                Test::Equals(values) => Some((c.path.as_slice(), values.as_slice())),
-                _ => None,
-            },
+    /// The requirements every passing event meets, each on one field: the positive conditions
+    /// that hold for the filter as a whole, not only inside an alternative. An index may file the
+    /// filter under one of them and skip it for events that fail it.
+    pub(crate) fn requirements(&self) -> Vec<Indexable<'_>> {
+        let mut out = Vec::new();
+        let mut stack: Vec<&Node> = self.nodes.iter().collect();
+        while let Some(node) = stack.pop() {
+            match node {
+                Node::All(children) => stack.extend(children),
+                Node::Leaf(c) if !c.negated => {
+                    if let Some((requirement, exact)) = Requirement::of(&c.test) {
+                        let whole =
+                            exact && matches!(self.nodes.as_slice(), [Node::Leaf(only)] if std::ptr::eq(only, c));
+                        out.push(Indexable { path: &c.path, requirement, whole });
+                    }
+                }
+                Node::Leaf(_) | Node::Any(_) => {}
+            }
+        }
+        out
+    }
+}
+
+/// A requirement of a filter on one field, as an index sees it.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Indexable<'a> {
+    /// The field's path from the event's root.
+    pub path: &'a [String],
+    /// What the field must meet.
+    pub requirement: Requirement<'a>,
+    /// Whether the filter holds exactly when the requirement does (it is the filter's only
+    /// condition), so that an event meeting it need not evaluate the filter.
+    pub whole: bool,
+}
+
+/// A test on one field that a route table can index: it holds for a field when it holds for the
+/// field's value or for an element of it.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Requirement<'a> {
+    /// A string equal to one of these.
+    Equals(&'a [String]),
+    /// A string starting with one of these (a prefix test, or the text before a wildcard's first
+    /// star).
+    StartsWith(Vec<&'a str>),
+    /// A number inside one of these intervals.
+    Within(Vec<Interval>),
+}
+
+/// A numeric interval of a [`Requirement`]; a missing end is infinite and included.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Interval {
+    /// The low end.
+    pub low: f64,
+    /// Whether the low end is inside.
+    pub low_inside: bool,
+    /// The high end.
+    pub high: f64,
+    /// Whether the high end is inside.
+    pub high_inside: bool,
+}
+
+impl Interval {
+    /// Whether `x` is inside.
+    pub(crate) fn contains(&self, x: f64) -> bool {
+        (self.low < x || (self.low_inside && self.low == x)) && (x < self.high || (self.high_inside && x == self.high))
+    }
+}
+
+impl<'a> Requirement<'a> {
+    /// The requirement a test makes, and whether it is exactly the test (not looser).
+    fn of(test: &'a Test) -> Option<(Self, bool)> {
+        let point = |n: f64| Interval { low: n, low_inside: true, high: n, high_inside: true };
+        let end = |b: Option<condition::Bound>, infinity: f64| b.map_or((infinity, true), |b| (b.value, b.inclusive));
+        match test {
+            Test::Equals(values) => Some((Self::Equals(values), true)),
+            Test::Prefix(values) => Some((Self::StartsWith(values.iter().map(String::as_str).collect()), true)),
+            Test::Wildcard(globs) => Some((Self::StartsWith(globs.iter().map(Glob::literal_prefix).collect()), false)),
+            Test::Number(values) if values.iter().all(|n| !n.is_nan()) => {
+                Some((Self::Within(values.iter().map(|&n| point(n)).collect()), true))
+            }
+            Test::Range(ranges) => {
+                let intervals = ranges.iter().map(|r| {
+                    let ((low, low_inside), (high, high_inside)) =
+                        (end(r.low, f64::NEG_INFINITY), end(r.high, f64::INFINITY));
+                    Interval { low, low_inside, high, high_inside }
+                });
+                Some((Self::Within(intervals.collect()), true))
+            }
             _ => None,
-        })
+        }
     }
 }
 

@@ -30,6 +30,12 @@ impl Glob {
         Ok(Self { parts })
     }
 
+    /// The literal text every matching string starts with (empty when the pattern starts with a
+    /// star).
+    pub(crate) fn literal_prefix(&self) -> &str {
+        self.parts.first().map_or("", String::as_str)
+    }
+
     /// Whether `s` matches the pattern as a whole.
     pub(crate) fn matches(&self, s: &str) -> bool {
         let (first, last) = match self.parts.as_slice() {

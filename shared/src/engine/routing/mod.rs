@@ -25,6 +25,7 @@ use crate::model::subscription::Subscription;
 use crate::ports::store::parse_log_sk;
 use crate::ports::{Cond, Item, Message, Order, Query, SkRange, StoreError, Write};
 
+mod index;
 #[cfg(test)]
 mod proptests;
 mod table;

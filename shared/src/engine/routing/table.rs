@@ -2,19 +2,31 @@
 //! event is checked only against the filters it can pass.
 //!
 //! Routes are grouped by source name: an event goes only to subscriptions of its `source`. Within
-//! a group, a route whose filter requires a string field to equal one of some values (a `StringIn`
-//! condition, or exact strings in an EventBridge leaf) is filed under each (path, value) pair of one
-//! such condition, and an event evaluates it only when its field (or an element of it) holds one of
-//! those values. The other routes are evaluated for every event of their source. A route is filed
-//! under the path that most routes of its group can be filed under, so that an event looks few
-//! paths up; `source` comes last, since all events of a group share it.
+//! a group, a route whose filter as a whole (not only inside an alternative) requires of one field
+//! that it
+//! - equals one of some strings (`StringIn`, exact strings in an EventBridge leaf) is filed in a
+//!   hash map under each string;
+//! - starts with one of some strings (`StringStartsWith`, `prefix`, or the text before the first
+//!   star of a wildcard) is filed under each prefix ([`PrefixIndex`]);
+//! - is a number in one of some intervals (`NumberIn`, `NumberInRange`, the comparisons,
+//!   `numeric`, exact numbers) is filed under each interval ([`IntervalIndex`]);
+//!
+//! and an event evaluates the route's filter only when its field (or an element of it) meets the
+//! requirement; not even then when the requirement is the whole filter (a single condition of
+//! these kinds, other than a wildcard). The other routes (negative conditions, `anything-but`,
+//! `exists`, case-insensitive tests, alternatives) are evaluated for every event of their source.
+//! A route with several requirements is filed under one: an equality before a prefix before an
+//! interval, then the path that most routes of its group can be filed under (so that an event
+//! looks few paths up), then the fewest values; `source` comes last, since all events of a group
+//! share it.
 
 use std::cmp::Reverse;
 use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
 
-use crate::engine::filter::{Filter, lookup};
+use super::index::{IntervalIndex, PrefixIndex};
+use crate::engine::filter::{Filter, Indexable, Requirement, lookup};
 use crate::model::subscription::Subscription;
 
 /// One subscription, compiled for routing.
@@ -35,19 +47,70 @@ pub struct Route {
 pub struct RouteTable {
     pub(super) rev: u64,
     routes: Vec<Route>,
+    /// By position in `routes`: whether the route is filed under its whole filter, so that
+    /// finding it in the index is a match.
+    decided: Vec<bool>,
     sources: HashMap<String, SourceIndex>,
 }
 
-/// The routes filed under each value of one path, by position in [`RouteTable::routes`].
+/// The routes filed under each string a field may equal, by position in [`RouteTable::routes`].
 type ValueIndex = HashMap<String, Vec<usize>>;
 
 /// The routes of one source, by position in [`RouteTable::routes`].
 #[derive(Debug, Default)]
 struct SourceIndex {
-    /// Indexed paths, each with the routes filed under each of its values.
-    by_value: Vec<(Vec<String>, ValueIndex)>,
+    /// Paths with the routes filed under each string a field there may equal.
+    exact: Vec<(Vec<String>, ValueIndex)>,
+    /// Paths with the routes filed under prefixes of a string there.
+    prefix: Vec<(Vec<String>, PrefixIndex)>,
+    /// Paths with the routes filed under intervals holding a number there.
+    range: Vec<(Vec<String>, IntervalIndex)>,
     /// Routes evaluated for every event of the source.
     scan: Vec<usize>,
+}
+
+/// The kinds of requirement, in the order a route prefers to be filed under them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+enum Kind {
+    Range,
+    Prefix,
+    Exact,
+}
+
+fn kind(r: &Requirement<'_>) -> Kind {
+    match r {
+        Requirement::Equals(_) => Kind::Exact,
+        Requirement::StartsWith(_) => Kind::Prefix,
+        Requirement::Within(_) => Kind::Range,
+    }
+}
+
+fn values(r: &Requirement<'_>) -> usize {
+    match r {
+        Requirement::Equals(v) => v.len(),
+        Requirement::StartsWith(v) => v.len(),
+        Requirement::Within(v) => v.len(),
+    }
+}
+
+/// The slot of `path` in one of the index's lists, added when missing.
+fn slot<T: Default>(list: &mut Vec<(Vec<String>, T)>, path: &[String]) -> usize {
+    match list.iter().position(|(p, _)| p == path) {
+        Some(slot) => slot,
+        None => {
+            list.push((path.to_vec(), T::default()));
+            list.len() - 1
+        }
+    }
+}
+
+/// The scalars of a field: the field, or its elements; whether there are several.
+fn scalars(field: Option<&Value>) -> (&[Value], bool) {
+    match field {
+        None => (&[], false),
+        Some(Value::Array(items)) => (items, items.len() > 1),
+        Some(v) => (std::slice::from_ref(v), false),
+    }
 }
 
 impl RouteTable {
@@ -70,11 +133,12 @@ impl RouteTable {
         for (i, r) in routes.iter().enumerate() {
             groups.entry(r.source_name.as_str()).or_default().push(i);
         }
+        let mut decided = vec![false; routes.len()];
         let sources = groups
             .into_iter()
-            .map(|(name, members)| (name.to_owned(), SourceIndex::build(&routes, &members)))
+            .map(|(name, members)| (name.to_owned(), SourceIndex::build(&routes, &members, &mut decided)))
             .collect();
-        Self { rev, routes, sources }
+        Self { rev, routes, decided, sources }
     }
 
     /// The routes an event goes to: its source is the route's source and it passes the filter.
@@ -82,7 +146,10 @@ impl RouteTable {
     pub fn matching<'a>(&'a self, event: &'a Value) -> impl Iterator<Item = &'a Route> + 'a {
         let source = event.get("source").and_then(Value::as_str).unwrap_or_default();
         let candidates = self.sources.get(source).map(|index| index.candidates(event)).unwrap_or_default();
-        candidates.into_iter().map(|i| &self.routes[i]).filter(move |r| r.filter.matches(event))
+        candidates
+            .into_iter()
+            .filter(move |&i| self.decided[i] || self.routes[i].filter.matches(event))
+            .map(|i| &self.routes[i])
     }
 
     /// How many routes the table holds.
@@ -101,57 +168,81 @@ fn is_source(path: &[String]) -> bool {
 }
 
 impl SourceIndex {
-    /// Files the routes at positions `members` (one source's routes).
-    fn build(routes: &[Route], members: &[usize]) -> Self {
-        let mut fileable: HashMap<&[String], usize> = HashMap::new();
-        for &i in members {
-            let paths: HashSet<&[String]> = routes[i].filter.equalities().map(|(path, _)| path).collect();
-            for path in paths {
-                *fileable.entry(path).or_default() += 1;
+    /// Files the routes at positions `members` (one source's routes), marking in `decided` those
+    /// filed under their whole filter.
+    fn build(routes: &[Route], members: &[usize], decided: &mut [bool]) -> Self {
+        let requirements: Vec<_> = members.iter().map(|&i| (i, routes[i].filter.requirements())).collect();
+        let mut fileable: HashMap<(Kind, &[String]), usize> = HashMap::new();
+        for (_, reqs) in &requirements {
+            let keys: HashSet<(Kind, &[String])> = reqs.iter().map(|r| (kind(&r.requirement), r.path)).collect();
+            for key in keys {
+                *fileable.entry(key).or_default() += 1;
             }
         }
         let mut index = Self::default();
-        for &i in members {
-            let best = routes[i]
-                .filter
-                .equalities()
-                .max_by_key(|(path, values)| (!is_source(path), fileable[path], Reverse(values.len())));
-            let Some((path, values)) = best else {
+        for (i, reqs) in requirements {
+            let best = reqs.into_iter().max_by_key(|r| {
+                let kind = kind(&r.requirement);
+                (!is_source(r.path), kind, fileable[&(kind, r.path)], Reverse(values(&r.requirement)))
+            });
+            let Some(Indexable { path, requirement, whole }) = best else {
                 index.scan.push(i);
                 continue;
             };
-            let slot = match index.by_value.iter().position(|(p, _)| p == path) {
-                Some(slot) => slot,
-                None => {
-                    index.by_value.push((path.to_vec(), HashMap::new()));
-                    index.by_value.len() - 1
+            decided[i] = whole;
+            match requirement {
+                Requirement::Equals(values) => {
+                    let slot = slot(&mut index.exact, path);
+                    for value in values {
+                        let filed = index.exact[slot].1.entry(value.clone()).or_default();
+                        if filed.last() != Some(&i) {
+                            filed.push(i);
+                        }
+                    }
                 }
-            };
-            for value in values {
-                let filed = index.by_value[slot].1.entry(value.clone()).or_default();
-                if filed.last() != Some(&i) {
-                    filed.push(i);
+                Requirement::StartsWith(prefixes) => {
+                    let slot = slot(&mut index.prefix, path);
+                    index.prefix[slot].1.insert(i, &prefixes);
+                }
+                Requirement::Within(intervals) => {
+                    let slot = slot(&mut index.range, path);
+                    index.range[slot].1.insert(i, &intervals);
                 }
             }
+        }
+        for (_, intervals) in &mut index.range {
+            intervals.build();
         }
         index
     }
 
-    /// The routes an event of this source may pass: those filed under a value the event holds,
-    /// and those evaluated for every event.
+    /// The routes an event of this source may pass: those filed under a requirement the event
+    /// meets, and those evaluated for every event; each once.
     fn candidates(&self, event: &Value) -> Vec<usize> {
         let mut hits = Vec::new();
         let mut repeats = false;
-        for (path, by_value) in &self.by_value {
-            match lookup(event, path) {
-                Some(Value::String(s)) => hits.extend(by_value.get(s.as_str()).into_iter().flatten()),
-                Some(Value::Array(items)) => {
-                    repeats = true;
-                    let filed = items.iter().filter_map(Value::as_str).filter_map(|s| by_value.get(s));
-                    hits.extend(filed.flatten());
-                }
-                _ => {}
+        for (path, by_value) in &self.exact {
+            let (values, several) = scalars(lookup(event, path));
+            repeats |= several;
+            for s in values.iter().filter_map(Value::as_str) {
+                hits.extend(by_value.get(s).into_iter().flatten());
             }
+        }
+        for (path, prefixes) in &self.prefix {
+            let (values, several) = scalars(lookup(event, path));
+            let before = hits.len();
+            for s in values.iter().filter_map(Value::as_str) {
+                prefixes.find(s, &mut hits);
+            }
+            repeats |= hits.len() > before + 1 && (several || prefixes.repeats);
+        }
+        for (path, intervals) in &self.range {
+            let (values, several) = scalars(lookup(event, path));
+            let before = hits.len();
+            for n in values.iter().filter_map(Value::as_f64) {
+                intervals.find(n, &mut hits);
+            }
+            repeats |= hits.len() > before + 1 && (several || intervals.repeats);
         }
         if repeats {
             hits.sort_unstable();
@@ -258,11 +349,52 @@ pub(super) mod tests {
         ];
         let table = RouteTable::compile(1, &subscriptions);
         let index = &table.sources["s"];
-        assert_eq!(index.by_value.len(), 1, "one path for the whole group");
-        assert_eq!(index.by_value[0].0, vec!["type".to_owned()]);
+        assert_eq!(index.exact.len(), 1, "one path for the whole group");
+        assert_eq!(index.exact[0].0, vec!["type".to_owned()]);
         assert_eq!(index.scan, vec![3], "a negative condition is not indexed");
         assert_eq!(matched(&table, &json!({ "source": "s", "type": "t1", "subject": "x" })), vec!["a"]);
         assert_eq!(matched(&table, &json!({ "source": "s", "type": "t1", "subject": "y" })), Vec::<String>::new());
         assert_eq!(matched(&table, &json!({ "source": "s", "type": "t2" })), vec!["b", "d"]);
+    }
+
+    /// GIVEN routes requiring prefixes, wildcards and numbers, WHEN they are filed, THEN each
+    /// kind has its index, an equality wins over the others, and events find exactly their routes.
+    #[test]
+    fn prefixes_wildcards_and_numbers_are_indexed() {
+        let subscriptions = [
+            subscription("prefix", "s", json!({ "subject": [{ "op": "StringStartsWith", "values": ["a/", "b/"] }] })),
+            subscription("eb-prefix", "s", json!({ "$pattern": "eventbridge", "subject": [{ "prefix": "a/x" }] })),
+            subscription("wildcard", "s", json!({ "subject": [{ "op": "StringWildcard", "values": ["a/*.pdf"] }] })),
+            subscription("range", "s", json!({ "data": { "n": [{ "op": "NumberInRange", "values": [[1, 5]] }] } })),
+            subscription("above", "s", json!({ "data": { "n": [{ "op": "NumberGreaterThan", "values": [4] }] } })),
+            subscription(
+                "eb-numeric",
+                "s",
+                json!({ "$pattern": "eventbridge", "data": { "n": [{ "numeric": [">", 0, "<", 2] }], "tier": ["gold"] } }),
+            ),
+            subscription("star-first", "s", json!({ "subject": [{ "op": "StringWildcard", "values": ["*.pdf"] }] })),
+        ];
+        let table = RouteTable::compile(1, &subscriptions);
+        let index = &table.sources["s"];
+        assert_eq!((index.exact.len(), index.prefix.len(), index.range.len()), (1, 1, 1));
+        assert!(index.scan.is_empty(), "a wildcard starting with a star is filed under the empty prefix");
+        let decided: Vec<bool> = table.routes.iter().enumerate().map(|(i, _)| table.decided[i]).collect();
+        assert_eq!(
+            decided,
+            vec![true, true, false, true, true, false, false],
+            "a single prefix or range condition is decided by the index; wildcards and pairs are evaluated"
+        );
+        let cases = [
+            (json!({ "source": "s", "subject": "a/x.pdf" }), vec!["eb-prefix", "prefix", "star-first", "wildcard"]),
+            (json!({ "source": "s", "subject": ["b/1", "a/xy"] }), vec!["eb-prefix", "prefix"]),
+            (json!({ "source": "s", "subject": "c/x.pdf" }), vec!["star-first"]),
+            (json!({ "source": "s", "data": { "n": 1, "tier": "gold" } }), vec!["eb-numeric", "range"]),
+            (json!({ "source": "s", "data": { "n": 5 } }), vec!["above", "range"]),
+            (json!({ "source": "s", "data": { "n": [0, 5.5] } }), vec!["above"]),
+            (json!({ "source": "s", "data": { "n": "3" } }), vec![]),
+        ];
+        for (event, expected) in cases {
+            assert_eq!(matched(&table, &event), expected, "{event}");
+        }
     }
 }
