@@ -12,3 +12,4 @@ mod pull;
 mod restart;
 mod subscriptions;
 mod template;
+mod transform;

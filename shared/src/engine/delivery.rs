@@ -2,7 +2,8 @@
 //! local runner's loop both call it; it makes one attempt, records it, and decides what happens to
 //! the message.
 //!
-//! A webhook delivery POSTs the event in CloudEvents structured mode with Standard Webhooks
+//! A webhook delivery POSTs the event in CloudEvents structured mode (or, under a `CONSTANT` or
+//! `VARIABLE` transform, the rendered body in binary mode: see `transform`) with Standard Webhooks
 //! headers (`webhook-id` is the event's `id`, the receivers' idempotency key). A 2xx answer is a
 //! success. Otherwise, while attempts remain (`retry_times` retries after the first attempt), the
 //! message is hidden for the next backoff delay and comes back; when they are spent, the delivery
@@ -12,7 +13,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 
@@ -20,10 +20,11 @@ use super::Engine;
 use super::routing::DeliveryJob;
 use super::subscriptions::TargetKind;
 use super::trace::{Attempt, AttemptStatus};
+use super::transform::Payload;
 use crate::config::queues;
 use crate::error::{Error, Result};
 use crate::keys;
-use crate::model::subscription::{Subscription, SubscriptionTarget, TransformKind};
+use crate::model::subscription::{Subscription, SubscriptionTarget};
 use crate::ports::store::log_sk;
 use crate::ports::{Message, OutboundRequest, Received};
 
@@ -159,14 +160,14 @@ impl Engine {
     /// Sends the event to the target once.
     async fn attempt(&self, job: &DeliveryJob, target: &SubscriptionTarget, event: &Value) -> Result<Tried> {
         let TargetKind::Webhook { url } = target.kind("target")?;
-        let body = match target.transform.kind {
-            TransformKind::Original => Bytes::from(serde_json::to_vec(event)?),
-            TransformKind::Constant | TransformKind::Variable => {
+        let Payload { body, mut headers } = match self.payload(&job.subscription_id, target, event) {
+            Ok(payload) => payload,
+            Err(reason) => {
                 return Ok(Tried {
                     status: AttemptStatus::Failed,
                     code: None,
                     elapsed: Duration::ZERO,
-                    error: Some("transform not supported".into()),
+                    error: Some(reason),
                 });
             }
         };
@@ -176,12 +177,11 @@ impl Engine {
         };
         let id = event.get("id").and_then(Value::as_str).unwrap_or_default().to_owned();
         let timestamp = self.now_secs();
-        let headers = vec![
-            ("content-type".to_owned(), "application/cloudevents+json; charset=utf-8".to_owned()),
+        headers.extend([
             ("webhook-signature".to_owned(), secret.sign(&id, timestamp, &body)),
             ("webhook-timestamp".to_owned(), timestamp.to_string()),
             ("webhook-id".to_owned(), id),
-        ];
+        ]);
         let request = OutboundRequest { url, headers, body, timeout: self.config().delivery.timeout };
         Ok(match self.outbound().post(request).await {
             Ok(r) if (200..300).contains(&r.status) => {

@@ -24,6 +24,7 @@ pub mod routing;
 pub mod signing;
 pub mod subscriptions;
 pub mod trace;
+pub mod transform;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -55,6 +56,7 @@ struct Inner {
     tokens: auth::TokenCache,
     secrets: signing::SecretCache,
     deliveries: delivery::SubscriptionCache,
+    transforms: transform::TransformCache,
     signals: changelog::Signals,
     id_blocks: cmdb::resources::IdBlocks,
     secret: tokio::sync::OnceCell<Vec<u8>>,
@@ -78,6 +80,7 @@ impl Engine {
                 tokens: auth::TokenCache::default(),
                 secrets: signing::SecretCache::default(),
                 deliveries: delivery::SubscriptionCache::default(),
+                transforms: transform::TransformCache::default(),
                 signals: changelog::Signals::default(),
                 id_blocks: cmdb::resources::IdBlocks::default(),
                 secret: tokio::sync::OnceCell::new(),
@@ -160,6 +163,10 @@ impl Engine {
 
     pub(crate) fn delivery_cache(&self) -> &delivery::SubscriptionCache {
         &self.inner.deliveries
+    }
+
+    pub(crate) fn transforms(&self) -> &transform::TransformCache {
+        &self.inner.transforms
     }
 
     pub(crate) fn signals(&self) -> &changelog::Signals {
