@@ -16,3 +16,4 @@ mod subscriptions;
 mod targets;
 mod template;
 mod traces;
+mod transform;

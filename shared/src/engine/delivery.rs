@@ -2,11 +2,13 @@
 //! local runner's loop both call it; it makes one attempt, records it, and decides what happens to
 //! the message.
 //!
-//! An attempt makes the payload from the event (the target's transform) and sends it by the
-//! target's kind (`super::send`): a webhook or HTTP POST in CloudEvents structured mode with
-//! Standard Webhooks headers (`webhook-id` is the event's `id`, the receivers' idempotency key; a
-//! 2xx answer is a success), a forward into another channel, or a queue message. Each attempt
-//! times out after `delivery.timeout` (10 s by default).
+//! An attempt makes the payload from the event (the target's transform: the event itself in
+//! CloudEvents structured mode, or under a `CONSTANT` or `VARIABLE` transform the rendered body in
+//! binary mode, see `transform`) and sends it by the target's kind (`super::send`): a webhook or
+//! HTTP POST with Standard Webhooks headers (`webhook-id` is the event's `id`, the receivers'
+//! idempotency key; a 2xx answer is a success), a forward into another channel, or a queue
+//! message. Each attempt times out after `delivery.timeout` (10 s by default). A payload the
+//! transform cannot render fails the attempt with the reason in the trace.
 //!
 //! After a failed attempt, while retries remain (`retry_times`, 0 to 64, default 16, retries after
 //! the first attempt), the message is hidden for the backoff delay ([`RetrySchedule`]: 1 s, 2 s,
@@ -31,7 +33,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -43,7 +44,7 @@ use super::trace::{Attempt, AttemptStatus};
 use crate::config::{DEFER_DELAY, queues};
 use crate::error::{Error, Result};
 use crate::keys;
-use crate::model::subscription::{Subscription, SubscriptionTarget, TransformKind};
+use crate::model::subscription::{Subscription, SubscriptionTarget};
 use crate::ports::store::log_sk;
 use crate::ports::{Message, Received};
 
@@ -241,18 +242,20 @@ impl Engine {
         event: &Value,
         next: &mut Next,
     ) -> Result<Tried> {
-        let body = match target.transform.kind {
-            TransformKind::Original => Bytes::from(serde_json::to_vec(event)?),
-            TransformKind::Constant | TransformKind::Variable => {
+        let payload = match self.payload(&job.subscription_id, target, event) {
+            Ok(payload) => payload,
+            Err(reason) => {
+                // The same event and transform render the same way: another attempt cannot help.
+                *next = Next::GiveUp;
                 return Ok(Tried {
                     status: AttemptStatus::Failed,
                     code: None,
                     elapsed: Duration::ZERO,
-                    error: Some("transform not supported".into()),
+                    error: Some(reason),
                 });
             }
         };
-        self.send(job, target, event, body, next).await
+        self.send(job, target, event, payload, next).await
     }
 
     /// Dead-letters a delivery: to the service's dead-letter queue, and to the target's own when it

@@ -32,6 +32,7 @@ pub mod subscriptions;
 pub mod targets;
 pub mod trace;
 pub mod traces;
+pub mod transform;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -65,6 +66,7 @@ struct Inner {
     deliveries: delivery::SubscriptionCache,
     route_names: trace::RouteNameCache,
     in_flight: send::InFlight,
+    transforms: transform::TransformCache,
     signals: changelog::Signals,
     id_blocks: cmdb::resources::IdBlocks,
     secret: tokio::sync::OnceCell<Vec<u8>>,
@@ -90,6 +92,7 @@ impl Engine {
                 deliveries: delivery::SubscriptionCache::default(),
                 route_names: trace::RouteNameCache::default(),
                 in_flight: send::InFlight::default(),
+                transforms: transform::TransformCache::default(),
                 signals: changelog::Signals::default(),
                 id_blocks: cmdb::resources::IdBlocks::default(),
                 secret: tokio::sync::OnceCell::new(),
@@ -180,6 +183,10 @@ impl Engine {
 
     pub(crate) fn in_flight(&self) -> &send::InFlight {
         &self.inner.in_flight
+    }
+
+    pub(crate) fn transforms(&self) -> &transform::TransformCache {
+        &self.inner.transforms
     }
 
     pub(crate) fn signals(&self) -> &changelog::Signals {

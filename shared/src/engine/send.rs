@@ -26,6 +26,7 @@ use super::delivery::Tried;
 use super::routing::DeliveryJob;
 use super::targets::TargetKind;
 use super::trace::AttemptStatus;
+use super::transform::Payload;
 use crate::error::{Error, Result};
 use crate::model::event::{HOPS_ATTRIBUTE, MAX_HOPS, hops_of};
 use crate::model::subscription::SubscriptionTarget;
@@ -79,7 +80,7 @@ impl Engine {
         job: &DeliveryJob,
         target: &SubscriptionTarget,
         event: &Value,
-        body: Bytes,
+        payload: Payload,
         next: &mut Next,
     ) -> Result<Tried> {
         let kind = match target.kind("target") {
@@ -90,18 +91,18 @@ impl Engine {
             }
         };
         match kind {
-            TargetKind::Webhook { url } => self.post(job, target, event, url, Vec::new(), body).await,
+            TargetKind::Webhook { url } => self.post(job, target, event, url, payload, Vec::new()).await,
             TargetKind::Http { url, .. } => match target.open_headers(&job.project, &self.sealer().await?) {
-                Ok(headers) => self.post(job, target, event, url, headers, body).await,
+                Ok(headers) => self.post(job, target, event, url, payload, headers).await,
                 Err(e) => {
                     *next = Next::Broken(e.to_string());
                     Ok(failed(e.to_string(), Duration::ZERO))
                 }
             },
             TargetKind::Channel { project, channel_id } => {
-                self.forward(target, &project, &channel_id, &body, next).await
+                self.forward(target, &project, &channel_id, &payload.body, next).await
             }
-            TargetKind::Queue { queue } => self.send_to_queue(&queue, body, next).await,
+            TargetKind::Queue { queue } => self.send_to_queue(&queue, payload.body, next).await,
         }
     }
 
@@ -111,21 +112,21 @@ impl Engine {
         target: &SubscriptionTarget,
         event: &Value,
         url: Url,
+        payload: Payload,
         extra: Vec<(String, String)>,
-        body: Bytes,
     ) -> Result<Tried> {
+        let Payload { body, mut headers } = payload;
         let secret = match target.signing_secret() {
             Some(s) => s,
             None => self.project_signing_secret(&job.project).await?,
         };
         let id = event.get("id").and_then(Value::as_str).unwrap_or_default().to_owned();
         let timestamp = self.now_secs();
-        let mut headers = vec![
-            ("content-type".to_owned(), "application/cloudevents+json; charset=utf-8".to_owned()),
+        headers.extend([
             ("webhook-signature".to_owned(), secret.sign(&id, timestamp, &body)),
             ("webhook-timestamp".to_owned(), timestamp.to_string()),
             ("webhook-id".to_owned(), id),
-        ];
+        ]);
         headers.extend(extra);
         let request = OutboundRequest { url, headers, body, timeout: self.config().delivery.timeout };
         Ok(match self.outbound().post(request).await {

@@ -19,6 +19,7 @@ use super::filter::Filter;
 use super::list::{ListQuery, Listable, Listing, load_all, page};
 use super::signing::SigningSecret;
 use super::targets::{Writer, at};
+use super::transform::CompiledTransform;
 use crate::error::{Error, Result};
 use crate::keys;
 use crate::model::channel::Channel;
@@ -105,16 +106,14 @@ fn optional_object(field: &str, value: Option<Value>) -> Result<Option<Value>> {
     }
 }
 
+/// A target's transform: its kind, and for `CONSTANT` and `VARIABLE` the value and template that
+/// [`CompiledTransform::compile`] accepts (the stored transform is compiled again on delivery).
 fn transform(field: &str, spec: Option<TransformSpec>) -> Result<Transform> {
     let spec = required(field, spec)?;
     let kind = match required(&format!("{field}.type"), spec.kind)?.as_str() {
         "ORIGINAL" => TransformKind::Original,
-        other @ ("CONSTANT" | "VARIABLE") => {
-            return Err(Error::invalid(
-                format!("{field}.type"),
-                format!("{other} transforms are not supported yet; use ORIGINAL"),
-            ));
-        }
+        "CONSTANT" => TransformKind::Constant,
+        "VARIABLE" => TransformKind::Variable,
         other => {
             return Err(Error::invalid(
                 format!("{field}.type"),
@@ -122,7 +121,9 @@ fn transform(field: &str, spec: Option<TransformSpec>) -> Result<Transform> {
             ));
         }
     };
-    Ok(Transform { kind, value: spec.value.filter(|v| !v.is_empty()), template: spec.template })
+    let transform = Transform { kind, value: spec.value.filter(|v| !v.is_empty()), template: spec.template };
+    CompiledTransform::compile(field, &transform)?;
+    Ok(transform)
 }
 
 /// Checks a webhook URL: absolute http(s) with a host, and not an address the policy refuses.

@@ -32,6 +32,16 @@ pub const MAX_TARGETS: usize = 5;
 pub const MAX_RETRY_TIMES: u32 = 64;
 /// `retry_times` when the client names none.
 pub const DEFAULT_RETRY_TIMES: u32 = 16;
+/// Most variables of a `VARIABLE` transform.
+pub const MAX_TRANSFORM_VARIABLES: usize = 100;
+/// Longest variable name of a `VARIABLE` transform.
+pub const MAX_VARIABLE_NAME_LEN: usize = 64;
+/// Longest value expression (constant or JSONPath) of a transform variable, in characters.
+pub const MAX_VARIABLE_EXPRESSION_CHARS: usize = 1024;
+/// Largest `value` of a `VARIABLE` transform: room for the most variables at their longest.
+pub const MAX_TRANSFORM_VARIABLES_BYTES: usize = 128 * 1024;
+/// Largest `CONSTANT` body or `VARIABLE` template (the spec states none; this is ours).
+pub const MAX_TRANSFORM_TEXT_BYTES: usize = 64 * 1024;
 
 /// A resource name: letters, digits, `.`, `_`, `-`, starting with a letter or digit,
 /// 1 to [`MAX_NAME_LEN`] characters.

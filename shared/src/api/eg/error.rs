@@ -61,3 +61,18 @@ pub fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     tracing::error!("a handler panicked");
     EgError(Error::internal("panic")).into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// GIVEN an invalid filter, WHEN the dialect renders it, THEN it is a 400 `EG.00513004` whose
+    /// message names the key and the operator.
+    #[test]
+    fn invalid_filters_are_eg_00513004() {
+        let filter = serde_json::json!({ "data": { "n": [{ "op": "Nope", "values": [1] }] } });
+        let e = crate::engine::filter::Filter::compile("sources[0].filter", &filter).unwrap_err();
+        assert_eq!(status_and_code(&e), (StatusCode::BAD_REQUEST, "EG.00513004"));
+        assert_eq!(message(&e), "sources[0].filter.data.n[0].op: unknown operator Nope");
+    }
+}

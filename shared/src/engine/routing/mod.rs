@@ -14,8 +14,8 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+pub use self::table::{Route, RouteTable};
 use super::Engine;
-use super::filter::Filter;
 use super::list::load_all;
 use crate::config::queues;
 use crate::error::{Error, Result};
@@ -24,6 +24,11 @@ use crate::model::channel::Channel;
 use crate::model::subscription::Subscription;
 use crate::ports::store::parse_log_sk;
 use crate::ports::{Cond, Item, Message, Order, Query, SkRange, StoreError, Write};
+
+mod index;
+#[cfg(test)]
+mod proptests;
+mod table;
 
 /// One delivery to make: an event of a channel's log to one target of one subscription. This is
 /// the body of a delivery queue message.
@@ -44,62 +49,6 @@ pub struct DeliveryJob {
     /// Target of the subscription.
     #[serde(rename = "t")]
     pub target_id: String,
-}
-
-/// One subscription, compiled for routing.
-#[derive(Debug)]
-pub struct Route {
-    /// Subscription id.
-    pub subscription_id: String,
-    /// The event source it listens to.
-    pub source_name: String,
-    /// Its filter.
-    pub filter: Filter,
-    /// Its target ids.
-    pub targets: Vec<String>,
-}
-
-/// A channel's routes at one routing revision.
-#[derive(Debug, Default)]
-pub struct RouteTable {
-    rev: u64,
-    routes: Vec<Route>,
-}
-
-impl RouteTable {
-    /// Compiles the active subscriptions among `subscriptions`.
-    pub fn compile(rev: u64, subscriptions: &[Subscription]) -> Self {
-        let mut routes = Vec::new();
-        for s in subscriptions.iter().filter(|s| s.status.receives_events()) {
-            let Some(source) = s.sources.first() else { continue };
-            match Filter::compile("filter", &source.filter) {
-                Ok(filter) => routes.push(Route {
-                    subscription_id: s.id.clone(),
-                    source_name: source.name.clone(),
-                    filter,
-                    targets: s.targets.iter().map(|t| t.id.clone()).collect(),
-                }),
-                Err(e) => tracing::error!(subscription = %s.id, error = %e, "stored filter does not compile; skipped"),
-            }
-        }
-        Self { rev, routes }
-    }
-
-    /// The routes an event goes to: its source is the route's source and it passes the filter.
-    pub fn matching<'a>(&'a self, event: &'a Value) -> impl Iterator<Item = &'a Route> + 'a {
-        let source = event.get("source").and_then(Value::as_str).unwrap_or_default();
-        self.routes.iter().filter(move |r| r.source_name == source && r.filter.matches(event))
-    }
-
-    /// How many routes the table holds.
-    pub fn len(&self) -> usize {
-        self.routes.len()
-    }
-
-    /// Whether the table holds no route.
-    pub fn is_empty(&self) -> bool {
-        self.routes.is_empty()
-    }
 }
 
 /// Compiled route tables by (project, channel).
