@@ -103,3 +103,84 @@ async fn broken_transforms_are_refused_or_dead_lettered_with_the_reason() {
     assert!(rx.hits().is_empty(), "nothing was sent");
     app.stop().await;
 }
+
+/// GIVEN three subscriptions of one source — two whose filters (native and EventBridge form)
+/// match and one whose filter does not — with four targets of different kinds and transforms,
+/// WHEN one event is published, THEN each matching target gets its own rendering of it exactly
+/// once and the third subscription's receiver gets nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_event_fans_out_to_every_matching_target_each_with_its_own_transform() {
+    let app = TestApp::spawn().await;
+    let receivers =
+        [Receiver::start().await, Receiver::start().await, Receiver::start().await, Receiver::start().await];
+    let elsewhere = Receiver::start().await;
+    let ch = app.channel("p1", "orders").await;
+    let subscription = |name: &str, filter: Value, targets: Value| {
+        json!({ "name": name, "channel_id": ch, "targets": targets,
+                "sources": [{ "name": "shop", "provider_type": "CUSTOM", "filter": filter }] })
+    };
+    let webhook = |url: String, transform: Value| json!({ "name": "WEBHOOK", "provider_type": "CUSTOM", "detail": { "url": url }, "transform": transform });
+    let all = subscription(
+        "all-orders",
+        json!({}),
+        json!([
+            webhook(receivers[0].url("original"), json!({ "type": "ORIGINAL" })),
+            webhook(receivers[1].url("constant"), json!({ "type": "CONSTANT", "value": "an order came in" })),
+        ]),
+    );
+    let big = subscription(
+        "big-orders",
+        json!({ "$pattern": "eventbridge", "data": { "amount": [{ "numeric": [">", 100] }] } }),
+        json!([
+            webhook(
+                receivers[2].url("variable"),
+                json!({ "type": "VARIABLE", "value": json!({ "amount": "$.data.amount" }).to_string(),
+                        "template": r#"{"big": ${amount}}"# }),
+            ),
+            { "name": "HTTP", "provider_type": "CUSTOM",
+              "transform": { "type": "VARIABLE", "value": json!({ "who": "$.data.customer" }).to_string(),
+                             "template": "customer ${who}" },
+              "apigw_detail": { "url": receivers[3].url("http"), "invocation_http_parameters": {
+                  "header_parameters": [{ "key": "X-Team", "value": "billing", "is_value_secret": false }] } } },
+        ]),
+    );
+    let eu = subscription(
+        "eu-orders",
+        json!({ "data": { "region": [{ "op": "StringIn", "values": ["eu-1"] }] } }),
+        json!([webhook(elsewhere.url("eu"), json!({ "type": "ORIGINAL" }))]),
+    );
+    for body in [all, big, eu] {
+        let r = app.post("/v1/p1/subscriptions", &body).await;
+        assert_eq!(r.status.as_u16(), 200, "{}", r.body);
+    }
+
+    let published =
+        event("evt-fan", "shop", "order.created", json!({ "amount": 250, "customer": "c-9", "region": "us-1" }));
+    let r = app.put_events("p1", &ch, json!([published.clone()])).await;
+    assert_eq!(r.body["failed_count"], 0, "{}", r.body);
+
+    let bodies: Vec<Vec<u8>> = {
+        let mut out = Vec::new();
+        for rx in &receivers {
+            let hits = rx.wait_for(1, WAIT).await;
+            assert_eq!(hits.len(), 1, "each target gets the event once");
+            out.push(hits[0].body.to_vec());
+        }
+        out
+    };
+    assert_eq!(serde_json::from_slice::<Value>(&bodies[0]).unwrap(), published, "ORIGINAL: the event itself");
+    assert_eq!(bodies[1], b"an order came in", "CONSTANT: the value");
+    assert_eq!(serde_json::from_slice::<Value>(&bodies[2]).unwrap(), json!({ "big": 250 }), "VARIABLE: rendered");
+    assert_eq!(bodies[3], b"customer c-9", "VARIABLE text through an HTTP target");
+    let http = &receivers[3].hits()[0];
+    assert_eq!(
+        (http.headers["x-team"].as_str(), http.headers["content-type"].as_str()),
+        ("billing", "text/plain; charset=utf-8")
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(elsewhere.hits().is_empty(), "the eu-only subscription's filter rejects the event");
+    for rx in &receivers {
+        assert_eq!(rx.hits().len(), 1, "no target got it twice");
+    }
+    app.stop().await;
+}
