@@ -91,13 +91,17 @@ pub struct DeliveryConfig {
     /// Deliveries in flight at once in the local runner's worker.
     pub concurrency: usize,
     /// Deliveries in flight at once to one target, per process (the local runner, or one Lambda
-    /// instance). A delivery to a target at its bound is put back on the queue for
+    /// instance). A delivery to a target at its bound waits up to [`SLOT_WAIT`] for a slot (a fast
+    /// receiver frees one well within it); failing that it is put back on the queue for
     /// [`DEFER_DELAY`] without counting as an attempt, so one slow receiver holds at most this
-    /// many of the worker's slots.
+    /// many of the worker's slots, plus those briefly waiting.
     pub per_target_in_flight: usize,
 }
 
-/// How long a delivery waits, before jitter, when its target is at its in-flight bound.
+/// How long a delivery to a target at its in-flight bound waits for a slot before it is deferred.
+pub const SLOT_WAIT: Duration = Duration::from_millis(50);
+
+/// How long a deferred delivery stays hidden, before jitter, when its target stayed at its bound.
 pub const DEFER_DELAY: Duration = Duration::from_millis(500);
 
 impl Default for DeliveryConfig {
@@ -107,7 +111,7 @@ impl Default for DeliveryConfig {
             retry: RetrySchedule::default(),
             address_policy: AddressPolicy::default(),
             concurrency: 256,
-            per_target_in_flight: 16,
+            per_target_in_flight: 64,
         }
     }
 }

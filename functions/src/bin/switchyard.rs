@@ -132,7 +132,7 @@ struct ServeArgs {
     #[arg(long, default_value_t = 20)]
     watch_wait_seconds: u64,
     /// Deliveries in flight at once to one target (the others wait their turn on the queue).
-    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
     per_target_in_flight: u64,
     /// Declare a queue (by name) that SQS targets and dead-letter queues may send to; repeatable.
     /// The embedded backend keeps its messages (with --backend aws, targets name queue URLs).

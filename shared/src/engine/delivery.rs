@@ -19,7 +19,8 @@
 //! recorded in the trace.
 //!
 //! Deliveries to one target are bounded ([`DeliveryConfig::per_target_in_flight`] at once in a
-//! process): a delivery to a target at its bound is sent back to the queue for about
+//! process): a delivery to a target at its bound waits up to [`SLOT_WAIT`] for a slot, which a
+//! fast receiver frees long before; failing that it is sent back to the queue for about
 //! [`DEFER_DELAY`] without counting as an attempt, so a slow receiver cannot take every worker
 //! slot. A deferred delivery is a new message carrying the attempts made so far.
 //!
@@ -28,6 +29,7 @@
 //!
 //! [`RetrySchedule`]: crate::config::RetrySchedule
 //! [`DeliveryConfig::per_target_in_flight`]: crate::config::DeliveryConfig::per_target_in_flight
+//! [`SLOT_WAIT`]: crate::config::SLOT_WAIT
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -41,7 +43,7 @@ use super::Engine;
 use super::routing::DeliveryJob;
 use super::send::Next;
 use super::trace::{Attempt, AttemptStatus};
-use crate::config::{DEFER_DELAY, queues};
+use crate::config::{DEFER_DELAY, SLOT_WAIT, queues};
 use crate::error::{Error, Result};
 use crate::keys;
 use crate::model::subscription::{Subscription, SubscriptionTarget};
@@ -201,7 +203,8 @@ impl Engine {
             return Ok(Outcome::Done);
         }
         let key = format!("{}#{}#{}", job.project, job.subscription_id, job.target_id);
-        let Some(_slot) = self.in_flight().try_acquire(&key, self.config().delivery.per_target_in_flight) else {
+        let Some(_slot) = self.in_flight().acquire(&key, self.config().delivery.per_target_in_flight, SLOT_WAIT).await
+        else {
             self.defer(job, attempt - 1).await?;
             return Ok(Outcome::Done);
         };

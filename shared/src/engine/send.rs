@@ -51,8 +51,10 @@ pub(crate) struct InFlight {
 }
 
 impl InFlight {
-    /// A slot for a delivery to the target `key`, unless `limit` deliveries to it are in flight.
-    pub(crate) fn try_acquire(&self, key: &str, limit: usize) -> Option<OwnedSemaphorePermit> {
+    /// A slot for a delivery to the target `key`: at once if fewer than `limit` deliveries to it
+    /// are in flight, else the first one freed within `wait` (waiters are served in order), else
+    /// none.
+    pub(crate) async fn acquire(&self, key: &str, limit: usize, wait: Duration) -> Option<OwnedSemaphorePermit> {
         let semaphore = {
             let mut targets = self.targets.lock();
             if targets.len() > 10_000 {
@@ -61,7 +63,10 @@ impl InFlight {
             }
             Arc::clone(targets.entry(key.to_owned()).or_insert_with(|| Arc::new(Semaphore::new(limit.max(1)))))
         };
-        semaphore.try_acquire_owned().ok()
+        if let Ok(permit) = Arc::clone(&semaphore).try_acquire_owned() {
+            return Some(permit);
+        }
+        tokio::time::timeout(wait, semaphore.acquire_owned()).await.ok()?.ok()
     }
 }
 
@@ -228,14 +233,34 @@ impl Engine {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_target_has_at_most_its_limit_in_flight() {
+    const NO_WAIT: Duration = Duration::ZERO;
+
+    #[tokio::test]
+    async fn a_target_has_at_most_its_limit_in_flight() {
         let in_flight = InFlight::default();
-        let a1 = in_flight.try_acquire("a", 2).expect("first");
-        let _a2 = in_flight.try_acquire("a", 2).expect("second");
-        assert!(in_flight.try_acquire("a", 2).is_none(), "the third waits");
-        assert!(in_flight.try_acquire("b", 2).is_some(), "another target is not held up");
+        let a1 = in_flight.acquire("a", 2, NO_WAIT).await.expect("first");
+        let _a2 = in_flight.acquire("a", 2, NO_WAIT).await.expect("second");
+        assert!(in_flight.acquire("a", 2, NO_WAIT).await.is_none(), "the third is refused");
+        assert!(in_flight.acquire("b", 2, NO_WAIT).await.is_some(), "another target is not held up");
         drop(a1);
-        assert!(in_flight.try_acquire("a", 2).is_some(), "a finished delivery frees its slot");
+        assert!(in_flight.acquire("a", 2, NO_WAIT).await.is_some(), "a finished delivery frees its slot");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_delivery_at_the_bound_gets_a_slot_freed_within_the_wait_and_none_after() {
+        let in_flight = Arc::new(InFlight::default());
+        let held = in_flight.acquire("a", 1, NO_WAIT).await.expect("first");
+        let waiter = {
+            let in_flight = Arc::clone(&in_flight);
+            tokio::spawn(async move { in_flight.acquire("a", 1, Duration::from_millis(50)).await.is_some() })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        drop(held);
+        assert!(waiter.await.unwrap(), "the slot freed after 20 ms goes to the waiter");
+
+        let _held = in_flight.acquire("a", 1, NO_WAIT).await.expect("free again");
+        let started = tokio::time::Instant::now();
+        assert!(in_flight.acquire("a", 1, Duration::from_millis(50)).await.is_none(), "nothing freed in time");
+        assert_eq!(started.elapsed(), Duration::from_millis(50), "it waited the whole wait, no longer");
     }
 }
