@@ -44,7 +44,7 @@ const fn p(name: &'static str, label: &'static str, required: bool, kind: &'stat
 /// The parameters every kind shares.
 const COMMON: &[CatalogParameter] = &[
     p("retry_times", "Retries after the first attempt (0 to 64, default 16)", false, "integer"),
-    p("transform", "How the payload is made from the event (ORIGINAL)", true, "object"),
+    p("transform", "How the payload is made from the event: ORIGINAL, CONSTANT or VARIABLE", true, "object"),
     p("dead_letter_queue.type", "Dead-letter queue kind: SQS", false, "string"),
     p(
         "dead_letter_queue.topic",
