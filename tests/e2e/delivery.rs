@@ -13,6 +13,7 @@ use sha2::Sha256;
 use switchyard::config::queues;
 use switchyard::engine::Ports;
 use switchyard::engine::trace::AttemptStatus;
+use switchyard::keys;
 use switchyard::ports::{Message, Queue, QueueError, Received, SystemClock};
 use switchyard::{Engine, backend::embedded::Embedded, config::queue_specs};
 
@@ -81,9 +82,21 @@ async fn a_target_secret_signs_instead_of_the_project_secret() {
     });
     let created = app.post("/v1/p1/subscriptions", &body).await;
     assert_eq!(created.body["targets"][0]["detail"]["secret"], "******", "secrets are never shown");
+    let id = created.body["id"].as_str().unwrap();
+    let stored = app.engine.store().get(&keys::project("p1"), &keys::subscription(id)).await.unwrap().unwrap();
+    assert!(!stored.data.to_string().contains(secret), "the secret is stored sealed, not as given");
     app.put_events("p1", &ch, json!([event("e", "shop", "t", json!(1))])).await;
     let hit = rx.wait_for(1, WAIT).await.remove(0);
     assert!(verify(secret, "e", &hit.headers["webhook-timestamp"], &hit.body, &hit.headers["webhook-signature"]));
+
+    // Sent back masked, the stored secret is kept and still signs.
+    let mut replaced = created.body.clone();
+    replaced["description"] = json!("kept secret");
+    let r = app.put(&format!("/v1/p1/subscriptions/{id}"), &replaced).await;
+    assert_eq!(r.status.as_u16(), 200, "{}", r.body);
+    app.put_events("p1", &ch, json!([event("e2", "shop", "t", json!(2))])).await;
+    let hit = rx.wait_for(2, WAIT).await.remove(1);
+    assert!(verify(secret, "e2", &hit.headers["webhook-timestamp"], &hit.body, &hit.headers["webhook-signature"]));
     app.stop().await;
 }
 

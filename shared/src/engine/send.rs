@@ -96,9 +96,13 @@ impl Engine {
             }
         };
         match kind {
-            TargetKind::Webhook { url } => self.post(job, target, event, url, payload, Vec::new()).await,
+            TargetKind::Webhook { url } => self.post(job, target, event, url, payload, next).await,
             TargetKind::Http { url, .. } => match target.open_headers(&job.project, &self.sealer().await?) {
-                Ok(headers) => self.post(job, target, event, url, payload, headers).await,
+                Ok(headers) => {
+                    let mut payload = payload;
+                    payload.headers.extend(headers);
+                    self.post(job, target, event, url, payload, next).await
+                }
                 Err(e) => {
                     *next = Next::Broken(e.to_string());
                     Ok(failed(e.to_string(), Duration::ZERO))
@@ -118,12 +122,16 @@ impl Engine {
         event: &Value,
         url: Url,
         payload: Payload,
-        extra: Vec<(String, String)>,
+        next: &mut Next,
     ) -> Result<Tried> {
         let Payload { body, mut headers } = payload;
-        let secret = match target.signing_secret() {
-            Some(s) => s,
-            None => self.project_signing_secret(&job.project).await?,
+        let secret = match target.signing_secret(&job.project, &self.sealer().await?) {
+            Ok(Some(s)) => s,
+            Ok(None) => self.project_signing_secret(&job.project).await?,
+            Err(e) => {
+                *next = Next::Broken(format!("detail.secret: {e}"));
+                return Ok(failed(format!("detail.secret: {e}"), Duration::ZERO));
+            }
         };
         let id = event.get("id").and_then(Value::as_str).unwrap_or_default().to_owned();
         let timestamp = self.now_secs();
@@ -132,7 +140,6 @@ impl Engine {
             ("webhook-timestamp".to_owned(), timestamp.to_string()),
             ("webhook-id".to_owned(), id),
         ]);
-        headers.extend(extra);
         let request = OutboundRequest { url, headers, body, timeout: self.config().delivery.timeout };
         Ok(match self.outbound().post(request).await {
             Ok(r) if (200..300).contains(&r.status) => succeeded(Some(r.status), r.elapsed),

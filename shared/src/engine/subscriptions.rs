@@ -17,8 +17,9 @@ use super::Engine;
 use super::auth::Principal;
 use super::filter::Filter;
 use super::list::{ListQuery, Listable, Listing, load_all, page};
+use super::secrets::{OpenError, Sealer};
 use super::signing::SigningSecret;
-use super::targets::{Writer, at};
+use super::targets::{Writer, at, signing_secret_context};
 use super::transform::CompiledTransform;
 use crate::error::{Error, Result};
 use crate::keys;
@@ -72,9 +73,16 @@ impl Subscription {
 }
 
 impl SubscriptionTarget {
-    /// The target's own signing secret, if it has one.
-    pub fn signing_secret(&self) -> Option<SigningSecret> {
-        self.detail.get("secret").and_then(Value::as_str).and_then(SigningSecret::parse)
+    /// The target's own signing secret, if it has one. It is stored sealed to the project and
+    /// target ([`signing_secret_context`]); a value stored before sealing existed is read as is.
+    pub fn signing_secret(&self, project: &str, sealer: &Sealer) -> Result<Option<SigningSecret>, OpenError> {
+        let Some(text) = self.detail.get("secret").and_then(Value::as_str) else { return Ok(None) };
+        let plain = if Sealer::is_sealed(text) {
+            sealer.open(&signing_secret_context(project, &self.id), text)?
+        } else {
+            text.to_owned()
+        };
+        SigningSecret::parse(&plain).map(Some).ok_or(OpenError)
     }
 }
 
@@ -196,11 +204,13 @@ impl Engine {
         }
         let previous = spec.id.as_ref().and_then(|id| existing.iter().find(|t| &t.id == id));
         let mut detail = detail(&at(field, "detail"), spec.detail)?;
-        // A masked secret sent back unchanged keeps the stored one.
+        // A masked secret sent back unchanged keeps the stored (sealed) one.
+        let mut kept_secret = false;
         if detail.get("secret").and_then(Value::as_str) == Some(MASK)
             && let Some(kept) = previous.and_then(|p| p.detail.get("secret")).cloned()
         {
             detail["secret"] = kept;
+            kept_secret = true;
         }
         let dead_letter_queue = optional_object(&at(field, "dead_letter_queue"), spec.dead_letter_queue)?
             .filter(|d| d.as_object().is_some_and(|o| !o.is_empty()));
@@ -223,11 +233,11 @@ impl Engine {
             updated_ms: now,
         };
         self.check_target(w, field, &mut target, previous).await?;
-        if target.detail.get("secret").is_some() && target.signing_secret().is_none() {
-            return Err(Error::invalid(
-                at(field, "detail.secret"),
-                "must be whsec_ followed by 24 to 64 bytes in base64",
-            ));
+        if !kept_secret && let Some(secret) = target.detail.get("secret") {
+            let plain = secret.as_str().filter(|s| SigningSecret::parse(s).is_some()).ok_or_else(|| {
+                Error::invalid(at(field, "detail.secret"), "must be whsec_ followed by 24 to 64 bytes in base64")
+            })?;
+            target.detail["secret"] = json!(w.sealer.seal(&signing_secret_context(w.project, &target.id), plain));
         }
         Ok(target)
     }

@@ -135,6 +135,12 @@ fn header_context(project: &str, target_id: &str, key: &str) -> String {
     format!("{project}/{target_id}/{}", key.to_ascii_lowercase())
 }
 
+/// What a target's signing secret is sealed to: its project and target (header names cannot hold
+/// `:`, so it never equals a header's context).
+pub(crate) fn signing_secret_context(project: &str, target_id: &str) -> String {
+    format!("{project}/{target_id}:signing-secret")
+}
+
 impl SubscriptionTarget {
     /// What the target delivers to; errors name fields under `field`.
     pub fn kind(&self, field: &str) -> Result<TargetKind> {
