@@ -53,6 +53,8 @@ async fn delivered_once_with_signed_headers_and_body(app: TestApp) {
     let secret = app.get("/v1/p1/signing-secret").await.body["signing_secret"].as_str().unwrap().to_owned();
     assert!(verify(&secret, "evt-1", &hit.headers["webhook-timestamp"], &hit.body, &hit.headers["webhook-signature"]));
     assert!(!verify(&secret, "evt-2", &hit.headers["webhook-timestamp"], &hit.body, &hit.headers["webhook-signature"]));
+    let stored = app.engine.store().get(&keys::project("p1"), keys::SETTINGS).await.unwrap().unwrap();
+    assert!(!stored.data.to_string().contains(&secret), "the project secret is stored sealed");
     app.stop().await;
 }
 

@@ -13,6 +13,7 @@ use serde_json::json;
 use sha2::Sha256;
 
 use super::Engine;
+use super::secrets::Sealer;
 use crate::error::{Error, Result};
 use crate::keys;
 use crate::ports::{Cond, Item, StoreError};
@@ -74,20 +75,30 @@ pub(crate) struct SecretCache {
 }
 
 impl Engine {
-    /// The project's signing secret, created on first use.
+    /// The project's signing secret, created on first use and stored sealed to the project (one
+    /// stored before sealing existed is read as is).
     pub async fn project_signing_secret(&self, project: &str) -> Result<SigningSecret> {
         if let Some(s) = self.secrets().projects.lock().get(project) {
             return Ok(s.clone());
         }
         let pk = keys::project(project);
+        let sealer = self.sealer().await?;
+        let context = format!("{project}:project-signing-secret");
         let secret = loop {
             if let Some(item) = self.store().get(&pk, keys::SETTINGS).await?
                 && let Some(text) = item.data.get(FIELD).and_then(|v| v.as_str())
             {
-                break SigningSecret::parse(text).ok_or_else(|| Error::internal("stored signing secret is corrupt"))?;
+                let corrupt = || Error::internal("stored signing secret is corrupt");
+                let plain = if Sealer::is_sealed(text) {
+                    sealer.open(&context, text).map_err(|_| corrupt())?
+                } else {
+                    text.to_owned()
+                };
+                break SigningSecret::parse(&plain).ok_or_else(corrupt)?;
             }
             let fresh = SigningSecret::generate();
-            let item = Item::new(pk.clone(), keys::SETTINGS, json!({ FIELD: fresh.to_string() }));
+            let sealed = sealer.seal(&context, &fresh.to_string());
+            let item = Item::new(pk.clone(), keys::SETTINGS, json!({ FIELD: sealed }));
             match self.store().put(item, Cond::Absent).await {
                 Ok(()) => break fresh,
                 Err(StoreError::ConditionFailed { .. }) => continue,
