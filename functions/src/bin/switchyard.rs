@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use switchyard::backend::aws::{AwsResources, provision};
-use switchyard::config::{BackendConfig, Config, env, queue_specs};
+use switchyard::config::{BackendConfig, Config, DeliveryConfig, WatchConfig, env, queue_specs};
 use switchyard::engine::auth::Principal;
 use switchyard::follow::{FollowError, Follower, Target};
 use switchyard::local::{RunnerOptions, start};
@@ -126,13 +126,17 @@ struct ServeArgs {
     #[arg(long)]
     no_loopback_targets: bool,
     /// Timeout of one webhook delivery attempt.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = DeliveryConfig::default().timeout.as_secs())]
     delivery_timeout_seconds: u64,
     /// Longest a watch (resource watch, channel pull) waits for an event before answering.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = WatchConfig::default().wait.as_secs())]
     watch_wait_seconds: u64,
     /// Deliveries in flight at once to one target (the others wait their turn on the queue).
-    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(
+        long,
+        default_value_t = DeliveryConfig::default().per_target_in_flight as u64,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
     per_target_in_flight: u64,
     /// Declare a queue (by name) that SQS targets and dead-letter queues may send to; repeatable.
     /// The embedded backend keeps its messages (with --backend aws, targets name queue URLs).

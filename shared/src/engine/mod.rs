@@ -70,6 +70,7 @@ struct Inner {
     signals: changelog::Signals,
     id_blocks: cmdb::resources::IdBlocks,
     secret: tokio::sync::OnceCell<Vec<u8>>,
+    sealer: tokio::sync::OnceCell<secrets::Sealer>,
     known_defaults: Mutex<HashSet<String>>,
 }
 
@@ -96,6 +97,7 @@ impl Engine {
                 signals: changelog::Signals::default(),
                 id_blocks: cmdb::resources::IdBlocks::default(),
                 secret: tokio::sync::OnceCell::new(),
+                sealer: tokio::sync::OnceCell::new(),
                 known_defaults: Mutex::new(HashSet::new()),
             }),
         }
@@ -195,6 +197,10 @@ impl Engine {
 
     pub(crate) fn id_blocks(&self) -> &cmdb::resources::IdBlocks {
         &self.inner.id_blocks
+    }
+
+    pub(crate) fn sealer_cell(&self) -> &tokio::sync::OnceCell<secrets::Sealer> {
+        &self.inner.sealer
     }
 
     pub(crate) fn secret_cell(&self) -> &tokio::sync::OnceCell<Vec<u8>> {

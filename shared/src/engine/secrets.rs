@@ -86,9 +86,10 @@ impl Sealer {
 }
 
 impl Engine {
-    /// The sealer keyed by this server's secret.
+    /// The sealer keyed by this server's secret (its key is derived once per engine).
     pub async fn sealer(&self) -> Result<Sealer> {
-        Ok(Sealer::new(&self.server_secret().await?))
+        let sealer = self.sealer_cell().get_or_try_init(|| async { Ok(Sealer::new(&self.server_secret().await?)) });
+        sealer.await.cloned()
     }
 }
 
