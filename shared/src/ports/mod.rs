@@ -10,4 +10,6 @@ pub mod store;
 pub use clock::{Clock, SystemClock, TestClock};
 pub use outbound::{AddressPolicy, HttpOutbound, Outbound, OutboundError, OutboundRequest, OutboundResponse};
 pub use queue::{Message, Queue, QueueError, QueueSpec, Received};
-pub use store::{Cond, Item, Order, Page, Query, SkRange, Store, StoreError, TxResult, Write};
+pub use store::{
+    AppendListener, Appended, Cond, Item, Order, Page, Query, SkRange, Store, StoreError, TxResult, Write,
+};

@@ -23,6 +23,13 @@
 //! - Reads are strongly consistent: a read that starts after a write returned sees it.
 //! - `query` reads one partition in sort-key order, with a range, an order, a limit and a resume
 //!   key; it returns `resume` only when more items may follow.
+//! - A backend whose writers all live in this process may report appends as they commit
+//!   ([`Store::listen_appends`]): each committed append once, in commit order, with its document,
+//!   before the transaction's caller hears of the commit; nothing of a failed transaction. Watchers
+//!   then need neither poll nor read the store to learn of new entries. A backend that cannot
+//!   (DynamoDB: other processes write too) says so, and watchers poll.
+
+use std::sync::Weak;
 
 use async_trait::async_trait;
 use serde::de::DeserializeOwned;
@@ -203,6 +210,27 @@ pub struct TxResult {
     pub appended: Vec<u64>,
 }
 
+/// A log entry a store just committed, as reported to an [`AppendListener`].
+#[derive(Clone, Copy, Debug)]
+pub struct Appended<'a> {
+    /// The log partition.
+    pub pk: &'a str,
+    /// The entry's sequence number.
+    pub seq: u64,
+    /// The entry's document.
+    pub data: &'a Value,
+    /// When the entry expires (Unix seconds).
+    pub expires_at: Option<i64>,
+}
+
+/// Hears of every append a store commits, so that watchers learn of new entries without reading
+/// the store. Called on the store's own thread: it must be quick and must not block.
+pub trait AppendListener: Send + Sync {
+    /// The appends of one committed transaction (or of several, committed together), in commit
+    /// order.
+    fn appended(&self, entries: &[Appended<'_>]);
+}
+
 /// Which sort keys a query reads.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SkRange {
@@ -329,6 +357,14 @@ pub trait Store: Send + Sync {
 
     /// Reads one page of one partition.
     async fn query(&self, query: Query) -> Result<Page, StoreError>;
+
+    /// Reports every append committed from now on to `listener` (until it is dropped), and returns
+    /// true; or returns false, when this backend cannot see every append (writers in other
+    /// processes), and then reports nothing.
+    fn listen_appends(&self, listener: Weak<dyn AppendListener>) -> bool {
+        let _ = listener;
+        false
+    }
 
     /// The last sequence number appended to log partition `pk` (0 when none).
     async fn log_head(&self, pk: &str) -> Result<u64, StoreError> {

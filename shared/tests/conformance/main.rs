@@ -48,6 +48,7 @@ cases!(store_cases => store, StoreHarness:
     get_many_returns_slots_in_order,
     receipts_record_appended_range,
     receipts_of_one_log_each_locate_their_entry,
+    listened_appends_are_reported_once_in_commit_order,
 );
 
 cases!(queue_cases => queue, QueueHarness:

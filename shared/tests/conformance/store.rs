@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use switchyard::ports::store::{LOG_HEAD_SK, log_sk, parse_log_sk};
-use switchyard::ports::{Clock, Cond, Item, Order, Query, SkRange, StoreError, Write};
+use switchyard::ports::{AppendListener, Appended, Clock, Cond, Item, Order, Query, SkRange, StoreError, Write};
 
 use crate::harness::StoreHarness;
 
@@ -367,4 +367,72 @@ pub async fn receipts_of_one_log_each_locate_their_entry(h: StoreHarness) {
         let entry = s.get("log", &log_sk(seq)).await.unwrap().unwrap();
         assert_eq!(entry.data["n"], k, "the k-th append of the log is entry first + k");
     }
+}
+
+type Reports = Arc<parking_lot::Mutex<Vec<(String, u64, serde_json::Value, Option<i64>)>>>;
+
+/// Collects what a store reports of its appends (into a list that outlives it).
+#[derive(Default)]
+struct Heard(Reports);
+
+impl AppendListener for Heard {
+    fn appended(&self, entries: &[Appended<'_>]) {
+        let mut heard = self.0.lock();
+        heard.extend(entries.iter().map(|e| (e.pk.to_owned(), e.seq, e.data.clone(), e.expires_at)));
+    }
+}
+
+pub async fn listened_appends_are_reported_once_in_commit_order(h: StoreHarness) {
+    let s = Arc::clone(&h.store);
+    let heard = Reports::default();
+    let listener: Arc<dyn AppendListener> = Arc::new(Heard(Arc::clone(&heard)));
+    let reports = s.listen_appends(Arc::downgrade(&listener));
+    let at = h.clock.now_secs() + 3600;
+    let first = s.transact(vec![Write::Append { pk: "a".into(), data: json!({ "n": 0 }), expires_at: Some(at) }]);
+    let first = first.await.unwrap();
+    if !reports {
+        assert!(heard.lock().is_empty(), "a store that cannot report appends reports none");
+        return;
+    }
+    // Heard before the writer hears of its commit.
+    assert_eq!(heard.lock().as_slice(), &[("a".to_owned(), first.appended[0], json!({ "n": 0 }), Some(at))]);
+    // A failed transaction is not reported.
+    s.put(item("p", "taken", 1), Cond::Absent).await.unwrap();
+    let failed = s.transact(vec![
+        Write::Append { pk: "a".into(), data: json!({ "n": -1 }), expires_at: None },
+        Write::Put { item: item("p", "taken", 2), cond: Cond::Absent },
+    ]);
+    failed.await.unwrap_err();
+    let (writers, each) = h.contention;
+    let mut tasks = Vec::new();
+    for w in 0..writers {
+        let s = Arc::clone(&s);
+        tasks.push(tokio::spawn(async move {
+            for i in 0..each {
+                let writes = vec![
+                    Write::Append { pk: "a".into(), data: json!({ "w": w, "i": i }), expires_at: None },
+                    Write::Append { pk: format!("b{w}"), data: json!({ "w": w, "i": i }), expires_at: None },
+                ];
+                s.transact(writes).await.unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let heard_now = heard.lock().clone();
+    assert_eq!(heard_now.len() as u64, 1 + 2 * writers * each, "each committed append is heard once");
+    // In commit order: per log, sequence numbers come one after another, and each report carries
+    // the document the store holds.
+    let mut last: std::collections::HashMap<&str, u64> = std::collections::HashMap::new();
+    for (pk, seq, data, _) in &heard_now {
+        let previous = last.insert(pk, *seq).unwrap_or(0);
+        assert_eq!(*seq, previous + 1, "log {pk}: {seq} heard after {previous}");
+        let stored = s.get(pk, &log_sk(*seq)).await.unwrap().unwrap();
+        assert_eq!(&stored.data, data);
+    }
+    // A dropped listener hears nothing more.
+    drop(listener);
+    s.transact(vec![Write::Append { pk: "a".into(), data: json!({}), expires_at: None }]).await.unwrap();
+    assert_eq!(heard.lock().len(), heard_now.len());
 }

@@ -3,17 +3,18 @@
 
 use std::collections::HashMap;
 use std::ops::Bound;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use async_trait::async_trait;
+use parking_lot::RwLock;
 use redb::{ReadableTable, Table, TableDefinition, WriteTransaction};
 use serde_json::{Value, json};
 
 use super::db::{Db, JobError};
 use crate::ports::Clock;
 use crate::ports::store::{
-    Cond, Item, LOG_HEAD_SK, Order, Page, Query, SkRange, Store, StoreError, TxLimits, TxResult, Write, check_key,
-    check_transaction, fill_receipt, log_sk,
+    AppendListener, Appended, Cond, Item, LOG_HEAD_SK, Order, Page, Query, SkRange, Store, StoreError, TxLimits,
+    TxResult, Write, check_key, check_transaction, fill_receipt, log_sk,
 };
 
 /// The embedded store's transaction limits: one commit, so larger than DynamoDB's, which spares
@@ -82,17 +83,41 @@ impl Record {
     }
 }
 
-/// The embedded implementation of [`Store`].
-#[derive(Clone, Debug)]
+/// Who hears of appends (see [`Store::listen_appends`]).
+#[derive(Clone, Default)]
+struct Listeners(Arc<RwLock<Vec<Weak<dyn AppendListener>>>>);
+
+impl Listeners {
+    fn add(&self, listener: Weak<dyn AppendListener>) {
+        let mut all = self.0.write();
+        all.retain(|l| l.strong_count() > 0);
+        all.push(listener);
+    }
+
+    fn live(&self) -> Vec<Arc<dyn AppendListener>> {
+        self.0.read().iter().filter_map(Weak::upgrade).collect()
+    }
+}
+
+/// The embedded implementation of [`Store`]. Its database file is locked to this process, so it
+/// sees every append and reports them to listeners.
+#[derive(Clone)]
 pub struct EmbeddedStore {
     db: Db,
     clock: Arc<dyn Clock>,
+    listeners: Listeners,
+}
+
+impl std::fmt::Debug for EmbeddedStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EmbeddedStore")
+    }
 }
 
 impl EmbeddedStore {
     /// A store over an open database.
     pub fn new(db: Db, clock: Arc<dyn Clock>) -> Self {
-        Self { db, clock }
+        Self { db, clock, listeners: Listeners::default() }
     }
 
     fn read_err(e: impl std::fmt::Display) -> StoreError {
@@ -261,6 +286,21 @@ fn apply(txn: &WriteTransaction, writes: &[Write], now: i64) -> Result<TxResult,
     Ok(result)
 }
 
+/// Tells `listeners` what a committed transaction appended.
+fn report_appends(listeners: &[Arc<dyn AppendListener>], writes: &[Write], result: &TxResult) {
+    let appends = writes.iter().filter_map(|w| match w {
+        Write::Append { pk, data, expires_at } => Some((pk, data, *expires_at)),
+        _ => None,
+    });
+    let entries: Vec<Appended<'_>> = appends
+        .zip(&result.appended)
+        .map(|((pk, data, expires_at), seq)| Appended { pk, seq: *seq, data, expires_at })
+        .collect();
+    for listener in listeners {
+        listener.appended(&entries);
+    }
+}
+
 #[async_trait]
 impl Store for EmbeddedStore {
     async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
@@ -290,7 +330,20 @@ impl Store for EmbeddedStore {
     async fn transact(&self, writes: Vec<Write>) -> Result<TxResult, StoreError> {
         check_transaction(&writes, self.tx_limits())?;
         let now = self.clock.now_secs();
-        self.db.write(move |txn| apply(txn, &writes, now)).await.map_err(to_store_error)
+        let listeners =
+            if writes.iter().any(|w| matches!(w, Write::Append { .. })) { self.listeners.live() } else { Vec::new() };
+        if listeners.is_empty() {
+            return self.db.write(move |txn| apply(txn, &writes, now)).await.map_err(to_store_error);
+        }
+        let writes = Arc::new(writes);
+        let applied = Arc::clone(&writes);
+        let committed = move |result: &TxResult| report_appends(&listeners, &writes, result);
+        self.db.write_then(move |txn| apply(txn, &applied, now), committed).await.map_err(to_store_error)
+    }
+
+    fn listen_appends(&self, listener: Weak<dyn AppendListener>) -> bool {
+        self.listeners.add(listener);
+        true
     }
 
     fn tx_limits(&self) -> TxLimits {
