@@ -67,7 +67,7 @@ struct Inner {
     route_names: trace::RouteNameCache,
     in_flight: send::InFlight,
     transforms: transform::TransformCache,
-    signals: changelog::Signals,
+    tails: Arc<changelog::tail::Tails>,
     id_blocks: cmdb::resources::IdBlocks,
     secret: tokio::sync::OnceCell<Vec<u8>>,
     sealer: tokio::sync::OnceCell<secrets::Sealer>,
@@ -83,6 +83,9 @@ pub struct Engine {
 impl Engine {
     /// An engine over the given ports.
     pub fn new(ports: Ports, config: Config) -> Self {
+        let tails = Arc::new(changelog::tail::Tails::default());
+        let listener: Arc<dyn crate::ports::AppendListener> = Arc::clone(&tails) as _;
+        tails.set_complete(ports.store.listen_appends(Arc::downgrade(&listener)));
         Self {
             inner: Arc::new(Inner {
                 ports,
@@ -94,7 +97,7 @@ impl Engine {
                 route_names: trace::RouteNameCache::default(),
                 in_flight: send::InFlight::default(),
                 transforms: transform::TransformCache::default(),
-                signals: changelog::Signals::default(),
+                tails,
                 id_blocks: cmdb::resources::IdBlocks::default(),
                 secret: tokio::sync::OnceCell::new(),
                 sealer: tokio::sync::OnceCell::new(),
@@ -191,8 +194,8 @@ impl Engine {
         &self.inner.transforms
     }
 
-    pub(crate) fn signals(&self) -> &changelog::Signals {
-        &self.inner.signals
+    pub(crate) fn tails(&self) -> &changelog::tail::Tails {
+        &self.inner.tails
     }
 
     pub(crate) fn id_blocks(&self) -> &cmdb::resources::IdBlocks {

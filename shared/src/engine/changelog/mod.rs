@@ -2,19 +2,19 @@
 //! numbers in commit order). This module reads entries after a position, finds the position of a
 //! point in time, turns positions into cursors and back, and waits for new entries: a write in this
 //! process wakes its watchers at once; writes made elsewhere (other Lambda functions) are found by
-//! polling every `watch.poll`.
+//! polling every `watch.poll`. When the store reports its appends, watchers follow the stream's
+//! [`tail`] and read the store only when they are behind it.
 //!
 //! Guarantees, for a watcher that passes each answer's position to the next call: it sees every
 //! entry once, in sequence order, with no gap. When entries it has not seen are gone (expired), it
 //! gets [`Error::CursorExpired`], never a silent skip.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+pub(crate) mod tail;
+
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use parking_lot::Mutex;
 use serde_json::Value;
-use tokio::sync::Notify;
 
 use super::Engine;
 use crate::cursor::{Cursor, CursorError};
@@ -22,12 +22,13 @@ use crate::error::{Error, Result};
 use crate::keys;
 use crate::ports::store::parse_log_sk;
 use crate::ports::{Cond, Item, Query, StoreError};
+use tail::{Known, Stream};
 
 /// Most entries read from the store at once while scanning.
 const SCAN: usize = 500;
 
 /// One entry of a change log.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct LogEntry {
     /// Its sequence number.
     pub seq: u64,
@@ -35,23 +36,40 @@ pub struct LogEntry {
     pub time_ms: i64,
     /// The entry's document.
     pub data: Value,
+    /// The token of the position after this entry, once made (every watcher of a stream gets the
+    /// same one, so a kept entry makes it once).
+    token: OnceLock<String>,
+}
+
+impl PartialEq for LogEntry {
+    fn eq(&self, other: &Self) -> bool {
+        self.seq == other.seq && self.time_ms == other.time_ms && self.data == other.data
+    }
+}
+
+impl LogEntry {
+    /// An entry read from a stream.
+    pub fn new(seq: u64, time_ms: i64, data: Value) -> Self {
+        Self { seq, time_ms, data, token: OnceLock::new() }
+    }
+
+    /// The cursor token of the position after this entry in `stream`, signed with `key`.
+    pub fn cursor(&self, stream: &str, key: &[u8]) -> String {
+        self.token
+            .get_or_init(|| Cursor { stream: stream.to_owned(), seq: self.seq, time_ms: self.time_ms }.encode(key))
+            .clone()
+    }
 }
 
 /// What following a log returned.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Followed {
     /// The entries accepted, oldest first.
-    pub entries: Vec<LogEntry>,
+    pub entries: Vec<Arc<LogEntry>>,
     /// The position reached: every entry up to it was seen (accepted or passed over).
     pub position: u64,
     /// The time of the entry at that position (0 when nothing was read).
     pub position_time_ms: i64,
-}
-
-/// Wake-ups of waiting watchers, by stream.
-#[derive(Default)]
-pub(crate) struct Signals {
-    streams: Mutex<HashMap<String, Arc<Notify>>>,
 }
 
 fn expired(what: &str) -> Error {
@@ -61,15 +79,13 @@ fn expired(what: &str) -> Error {
 }
 
 impl Engine {
-    fn signal(&self, stream: &str) -> Arc<Notify> {
-        let mut streams = self.signals().streams.lock();
-        Arc::clone(streams.entry(stream.to_owned()).or_default())
-    }
-
-    /// Wakes the watchers of a stream (after entries were appended to it).
+    /// Wakes the watchers of a stream after entries were appended to it in this process (when the
+    /// store reports its appends, the report has woken them already).
     pub(crate) fn notify_log(&self, stream: &str) {
-        if let Some(signal) = self.signals().streams.lock().get(stream) {
-            signal.notify_waiters();
+        if !self.tails().complete()
+            && let Some(tail) = self.tails().existing(stream)
+        {
+            tail.notify.notify_waiters();
         }
     }
 
@@ -149,11 +165,13 @@ impl Engine {
 
     /// Entries after `after`, contiguous, at most `limit`. Fails with `CursorExpired` when the next
     /// entry is gone.
-    async fn read_log(&self, stream: &str, after: u64, limit: usize) -> Result<Vec<LogEntry>> {
+    async fn read_log(&self, stream: &str, tail: &Stream, after: u64, limit: usize) -> Result<Vec<Arc<LogEntry>>> {
         let mut items = self.store().query(Query::log(stream, after + 1, u64::MAX, limit)).await?.items;
         if items.is_empty() {
             // Maybe nothing was written, maybe what was written is gone: the head tells.
-            if self.store().log_head(stream).await? <= after {
+            let head = self.store().log_head(stream).await?;
+            self.tails().saw_head(tail, head);
+            if head <= after {
                 return Ok(Vec::new());
             }
             items = self.store().query(Query::log(stream, after + 1, u64::MAX, limit)).await?.items;
@@ -167,7 +185,7 @@ impl Engine {
                 break;
             }
             let time_ms = item.data.get("time_ms").and_then(Value::as_i64).unwrap_or_default();
-            entries.push(LogEntry { seq, time_ms, data: item.data });
+            entries.push(Arc::new(LogEntry::new(seq, time_ms, item.data)));
             expect += 1;
         }
         if entries.is_empty() {
@@ -188,13 +206,17 @@ impl Engine {
         accept: impl Fn(&LogEntry) -> bool,
     ) -> Result<Followed> {
         let deadline = tokio::time::Instant::now() + wait;
-        let signal = self.signal(stream);
+        let tail = self.tails().stream(stream);
         let mut followed = Followed { entries: Vec::new(), position: after, position_time_ms: 0 };
         loop {
-            let woken = signal.notified();
+            let woken = tail.notify.notified();
             tokio::pin!(woken);
             woken.as_mut().enable();
-            let entries = self.read_log(stream, followed.position, SCAN).await?;
+            let entries = match self.tails().after(&tail, followed.position, SCAN, self.now_secs()) {
+                Known::Entries(entries) => entries,
+                Known::UpToDate => Vec::new(),
+                Known::Unknown => self.read_log(stream, &tail, followed.position, SCAN).await?,
+            };
             let more = entries.len() == SCAN;
             for entry in entries {
                 followed.position = entry.seq;

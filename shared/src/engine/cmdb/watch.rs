@@ -136,7 +136,7 @@ impl Engine {
             .entries
             .iter()
             .map(|e| WatchedEvent {
-                cursor: cursor(e.seq, e.time_ms),
+                cursor: e.cursor(&stream, &key),
                 kind: req.kind,
                 event_type: e.data.get("type").and_then(Value::as_str).and_then(EventType::parse),
                 detail: Some(project(e.data.get("detail").unwrap_or(&Value::Null), &req.fields)),
