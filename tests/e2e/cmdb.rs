@@ -34,8 +34,10 @@ impl<'a> Cmdb<'a> {
             request = request.json(&b);
         }
         let response = request.send().await.unwrap();
+        let request_id = response.headers().get("x-request-id").unwrap().to_str().unwrap().to_owned();
         let body: Value = response.json().await.unwrap();
-        assert!(body.get("result").is_some() && body.get("request_id").is_some(), "CMDB envelope: {body}");
+        assert!(body.get("result").is_some(), "CMDB envelope: {body}");
+        assert_eq!(body["request_id"], request_id.as_str(), "the envelope carries the request's id: {body}");
         body
     }
 

@@ -7,6 +7,7 @@
 use axum::Json;
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::api::error::log_internal;
@@ -45,9 +46,27 @@ pub fn status_and_code(e: &Error) -> (StatusCode, i64) {
     }
 }
 
-/// A successful envelope (its `request_id` is filled in by the dialect's layer).
-pub fn ok(data: Value) -> Json<Value> {
-    Json(json!({ "result": true, "code": 0, "message": "success", "permission": null, "request_id": "", "data": data }))
+/// The envelope of a successful answer.
+#[derive(Debug, Serialize)]
+pub struct Envelope<T> {
+    result: bool,
+    code: i64,
+    message: &'static str,
+    permission: Option<Value>,
+    request_id: String,
+    data: T,
+}
+
+/// A successful envelope around `data`.
+pub fn ok<T: Serialize>(data: T) -> Json<Envelope<T>> {
+    Json(Envelope {
+        result: true,
+        code: 0,
+        message: "success",
+        permission: None,
+        request_id: super::request_id(),
+        data,
+    })
 }
 
 impl IntoResponse for CmdbError {
@@ -56,7 +75,7 @@ impl IntoResponse for CmdbError {
         let (status, code) = status_and_code(&self.0);
         let message = crate::api::eg::error::message(&self.0);
         let body = json!({
-            "result": false, "code": code, "message": message, "permission": null, "request_id": "", "data": null,
+            "result": false, "code": code, "message": message, "permission": null, "request_id": super::request_id(), "data": null,
         });
         (status, Json(body)).into_response()
     }

@@ -11,12 +11,10 @@ pub mod error;
 pub mod resources;
 pub mod watch;
 
-use axum::body::Body;
 use axum::extract::Request;
 use axum::middleware::Next;
 use axum::response::Response;
 use http::HeaderMap;
-use http_body_util::BodyExt;
 use serde_json::Value;
 
 pub use error::CmdbError;
@@ -69,21 +67,19 @@ pub fn resource_fields(body: Value) -> Result<serde_json::Map<String, Value>> {
     Ok(fields)
 }
 
-/// Fills the envelope's `request_id` with the request's id (the `X-Request-Id` header).
+tokio::task_local! {
+    /// The id of the request being answered, for its envelope.
+    static REQUEST_ID: String;
+}
+
+/// The id of the request being answered (empty outside [`fill_request_id`]).
+pub fn request_id() -> String {
+    REQUEST_ID.try_with(Clone::clone).unwrap_or_default()
+}
+
+/// Runs a CMDB handler knowing its request's id (the `X-Request-Id` header), which its envelope
+/// carries as `request_id`.
 pub async fn fill_request_id(request: Request, next: Next) -> Response {
     let id = request.headers().get(crate::api::REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
-    let response = next.run(request).await;
-    let json = response
-        .headers()
-        .get(http::header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-    if !json || id.is_empty() {
-        return response;
-    }
-    let (mut parts, body) = response.into_parts();
-    let Ok(collected) = body.collect().await else { return Response::from_parts(parts, Body::empty()) };
-    let bytes = collected.to_bytes();
-    let text = String::from_utf8_lossy(&bytes).replacen("\"request_id\":\"\"", &format!("\"request_id\":\"{id}\""), 1);
-    parts.headers.remove(http::header::CONTENT_LENGTH);
-    Response::from_parts(parts, Body::from(text))
+    REQUEST_ID.scope(id, next.run(request)).await
 }

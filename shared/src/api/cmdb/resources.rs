@@ -6,7 +6,7 @@ use axum::extract::State;
 use http::HeaderMap;
 use serde_json::{Value, json};
 
-use super::error::ok;
+use super::error::{Envelope, ok};
 use super::{CmdbError, authorize, resource_fields, tenant};
 use crate::api::extract::{Params, PathParams, parse_json};
 use crate::engine::Engine;
@@ -49,7 +49,7 @@ pub async fn create(
     params: Params,
     path: Path,
     body: Bytes,
-) -> Result<Json<Value>, CmdbError> {
+) -> Result<Json<Envelope<Value>>, CmdbError> {
     let (tenant, body) = caller_body(&engine, &headers, &params, &body).await?;
     let kind = kind_of(path.get("bk_resource"))?;
     Ok(ok(engine.create_resource(&tenant, kind, resource_fields(body)?).await?))
@@ -62,7 +62,7 @@ pub async fn update(
     params: Params,
     path: Path,
     body: Bytes,
-) -> Result<Json<Value>, CmdbError> {
+) -> Result<Json<Envelope<Value>>, CmdbError> {
     let (tenant, body) = caller_body(&engine, &headers, &params, &body).await?;
     let kind = kind_of(path.get("bk_resource"))?;
     Ok(ok(engine.update_resource(&tenant, kind, id_of(&path)?, resource_fields(body)?).await?))
@@ -74,7 +74,7 @@ pub async fn delete(
     headers: HeaderMap,
     params: Params,
     path: Path,
-) -> Result<Json<Value>, CmdbError> {
+) -> Result<Json<Envelope<Value>>, CmdbError> {
     let tenant = tenant(&headers, None, params.get("bk_supplier_account"));
     authorize(&engine, &headers, None, &tenant).await?;
     engine.delete_resource(&tenant, kind_of(path.get("bk_resource"))?, id_of(&path)?).await?;
@@ -87,7 +87,7 @@ pub async fn show(
     headers: HeaderMap,
     params: Params,
     path: Path,
-) -> Result<Json<Value>, CmdbError> {
+) -> Result<Json<Envelope<Value>>, CmdbError> {
     let tenant = tenant(&headers, None, params.get("bk_supplier_account"));
     authorize(&engine, &headers, None, &tenant).await?;
     Ok(ok(engine.resource(&tenant, kind_of(path.get("bk_resource"))?, id_of(&path)?).await?))
@@ -99,7 +99,7 @@ pub async fn list(
     headers: HeaderMap,
     params: Params,
     path: Path,
-) -> Result<Json<Value>, CmdbError> {
+) -> Result<Json<Envelope<Value>>, CmdbError> {
     let tenant = tenant(&headers, None, params.get("bk_supplier_account"));
     authorize(&engine, &headers, None, &tenant).await?;
     let kind = kind_of(path.get("bk_resource"))?;
@@ -126,7 +126,7 @@ pub async fn transfer(
     headers: HeaderMap,
     params: Params,
     body: Bytes,
-) -> Result<Json<Value>, CmdbError> {
+) -> Result<Json<Envelope<Value>>, CmdbError> {
     let (tenant, body) = caller_body(&engine, &headers, &params, &body).await?;
     let id = |field: &str| {
         body.get(field)

@@ -6,9 +6,10 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use http::HeaderMap;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 
-use super::error::ok;
+use super::error::{Envelope, ok};
 use super::resources::{Path, kind_of};
 use super::{CmdbError, authorize, tenant};
 use crate::api::extract::{Params, parse_json};
@@ -77,20 +78,34 @@ fn request(engine: &Engine, tenant: String, resource: &str, body: &Value) -> Res
     Ok(WatchRequest { tenant, kind, event_types, fields, start, sub_resource, wait: engine.config().watch.wait })
 }
 
-fn render(answer: WatchAnswer) -> Value {
-    let events: Vec<Value> = answer
+/// A watch answer as the CMDB renders it.
+#[derive(Serialize)]
+pub struct Rendered {
+    bk_watched: bool,
+    bk_events: Vec<RenderedEvent>,
+}
+
+/// One event of a watch answer.
+#[derive(Serialize)]
+struct RenderedEvent {
+    bk_cursor: String,
+    bk_resource: &'static str,
+    bk_event_type: &'static str,
+    bk_detail: Option<Value>,
+}
+
+fn render(answer: WatchAnswer) -> Rendered {
+    let bk_events = answer
         .events
         .into_iter()
-        .map(|e| {
-            json!({
-                "bk_cursor": e.cursor,
-                "bk_resource": e.kind.as_str(),
-                "bk_event_type": e.event_type.map_or("", EventType::as_str),
-                "bk_detail": e.detail,
-            })
+        .map(|e| RenderedEvent {
+            bk_cursor: e.cursor,
+            bk_resource: e.kind.as_str(),
+            bk_event_type: e.event_type.map_or("", EventType::as_str),
+            bk_detail: e.detail,
         })
         .collect();
-    json!({ "bk_watched": answer.watched, "bk_events": events })
+    Rendered { bk_watched: answer.watched, bk_events }
 }
 
 async fn watch_named(
@@ -99,7 +114,7 @@ async fn watch_named(
     params: &Params,
     resource: Option<&str>,
     body: &[u8],
-) -> Result<Value> {
+) -> Result<Rendered> {
     let parsed: Result<Value> = parse_json(body);
     let tenant = tenant(headers, parsed.as_ref().ok(), params.get("bk_supplier_account"));
     authorize(engine, headers, parsed.as_ref().ok(), &tenant).await?;
@@ -123,7 +138,7 @@ pub async fn watch(
     params: Params,
     path: Path,
     body: Bytes,
-) -> Result<Json<Value>, CmdbError> {
+) -> Result<Json<Envelope<Rendered>>, CmdbError> {
     Ok(ok(watch_named(&engine, &headers, &params, Some(path.get("bk_resource")), &body).await?))
 }
 
@@ -133,6 +148,6 @@ pub async fn watch_gateway(
     headers: HeaderMap,
     params: Params,
     body: Bytes,
-) -> Result<Json<Value>, CmdbError> {
+) -> Result<Json<Envelope<Rendered>>, CmdbError> {
     Ok(ok(watch_named(&engine, &headers, &params, None, &body).await?))
 }
