@@ -2,10 +2,8 @@
 //!
 //! Every write is a job: a closure run inside a redb write transaction. The writer thread takes
 //! all jobs waiting, runs them one after another in one transaction and commits once, so many
-//! concurrent writers share each fsync. When the database is idle, a caller that waits for its
-//! write commits it on its own thread instead, sparing the two thread wake-ups of a hand-off.
-//!
-//! A job either writes everything it means to or nothing (jobs check their conditions before writing); a job that hits a storage error fails the whole
+//! concurrent writers share each fsync. A job either writes everything it means to or nothing
+//! (jobs check their conditions before writing); a job that hits a storage error fails the whole
 //! batch, which is then rolled back and reported to every job in it. Reads use redb's MVCC read
 //! transactions directly from any thread and never wait for the writer.
 //!
@@ -14,10 +12,10 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use parking_lot::{Condvar, Mutex};
 use redb::{Database, ReadTransaction, ReadableDatabase, WriteTransaction};
 use tokio::sync::oneshot;
 
@@ -33,8 +31,6 @@ const MAX_BATCH: usize = 4096;
 const BUSY_BATCH: usize = 16;
 /// How long a busy writer waits to fill a batch.
 const LINGER: Duration = Duration::from_micros(400);
-/// Most jobs waiting for a caller to commit them itself rather than hand them to the writer.
-const INLINE_JOBS: usize = 4;
 
 /// Why a job did not complete.
 #[derive(Debug)]
@@ -67,55 +63,17 @@ type Job = Box<dyn FnOnce(&WriteTransaction) -> (bool, Completion) + Send>;
 /// A purge step run by the writer thread: deletes what expired before the given Unix second.
 pub(crate) type Purge = Box<dyn Fn(&WriteTransaction, i64) -> Result<(), redb::Error> + Send>;
 
-/// Jobs waiting for a commit.
-#[derive(Default)]
-struct Waiting {
-    jobs: Vec<Job>,
-    closed: bool,
-}
-
-/// What the committer (the writer thread, or a caller committing in its place) owns.
-struct Committer {
-    /// The last batch was large: the next one waits a little for more jobs.
-    busy: bool,
-}
-
-struct Shared {
-    database: Database,
-    waiting: Mutex<Waiting>,
-    /// Wakes the writer thread when jobs wait.
-    wake: Condvar,
-    /// Held by whoever commits; commits never overlap.
-    committer: Mutex<Committer>,
-}
-
-impl Shared {
-    /// Commits the jobs waiting now (at most [`MAX_BATCH`]), holding the committer.
-    fn commit_waiting(&self, purge: Option<(&Purge, i64)>) -> usize {
-        let jobs: Vec<Job> = {
-            let mut waiting = self.waiting.lock();
-            let n = waiting.jobs.len().min(MAX_BATCH);
-            waiting.jobs.drain(..n).collect()
-        };
-        let n = jobs.len();
-        if n > 0 || purge.is_some() {
-            commit_batch(&self.database, jobs, purge);
-        }
-        n
-    }
-}
-
 struct Inner {
-    shared: Arc<Shared>,
+    database: Arc<Database>,
+    sender: Option<mpsc::Sender<Job>>,
     writer: Option<JoinHandle<()>>,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        // The writer thread commits what is left and ends, dropping its handle on the database;
+        // Closing the channel ends the writer thread, which drops its handle on the database;
         // joining it means the file is closed when the last handle goes.
-        self.shared.waiting.lock().closed = true;
-        self.shared.wake.notify_one();
+        self.sender.take();
         if let Some(writer) = self.writer.take() {
             let _ = writer.join();
         }
@@ -151,51 +109,18 @@ impl Db {
     }
 
     fn start(database: Database, clock: Arc<dyn Clock>, purge: Purge) -> anyhow::Result<Self> {
-        let shared = Arc::new(Shared {
-            database,
-            waiting: Mutex::new(Waiting::default()),
-            wake: Condvar::new(),
-            committer: Mutex::new(Committer { busy: false }),
-        });
-        let for_writer = Arc::clone(&shared);
+        let database = Arc::new(database);
+        let (sender, receiver) = mpsc::channel::<Job>();
+        let db = Arc::clone(&database);
         let writer = std::thread::Builder::new()
             .name("switchyard-db-writer".into())
-            .spawn(move || writer_loop(&for_writer, clock.as_ref(), &purge))?;
-        Ok(Self { inner: Arc::new(Inner { shared, writer: Some(writer) }) })
-    }
-
-    /// Queues a job. A caller that waits for it (`inline`) commits it on its own thread when no
-    /// commit is under way and few jobs wait: the database is idle, and handing the job to the
-    /// writer thread would cost two thread wake-ups, which on a virtual machine take about as long
-    /// as a small commit. Otherwise the writer thread, which batches, is woken.
-    fn submit(&self, job: Job, inline: bool) -> Result<(), &'static str> {
-        let shared = &self.inner.shared;
-        let queued = {
-            let mut waiting = shared.waiting.lock();
-            if waiting.closed {
-                return Err("database closed");
-            }
-            waiting.jobs.push(job);
-            waiting.jobs.len()
-        };
-        if inline
-            && queued <= INLINE_JOBS
-            && let Some(committer) = shared.committer.try_lock()
-            && !committer.busy
-        {
-            shared.commit_waiting(None);
-            drop(committer);
-            if shared.waiting.lock().jobs.is_empty() {
-                return Ok(());
-            }
-        }
-        shared.wake.notify_one();
-        Ok(())
+            .spawn(move || writer_loop(&db, &receiver, clock.as_ref(), &purge))?;
+        Ok(Self { inner: Arc::new(Inner { database, sender: Some(sender), writer: Some(writer) }) })
     }
 
     /// Starts a read transaction (a consistent snapshot of everything committed so far).
     pub(crate) fn read(&self) -> Result<ReadTransaction, redb::TransactionError> {
-        self.inner.shared.database.begin_read()
+        self.inner.database.begin_read()
     }
 
     /// Runs `f` in a coming group commit without waiting for it (failures are logged). Jobs run
@@ -217,8 +142,8 @@ impl Db {
             });
             (failed, completion)
         });
-        if let Err(e) = self.submit(job, false) {
-            tracing::warn!(error = e, "a background write was dropped");
+        if let Some(sender) = self.inner.sender.as_ref() {
+            let _ = sender.send(job);
         }
     }
 
@@ -265,41 +190,42 @@ impl Db {
             });
             (failed, completion)
         });
-        self.submit(job, true).map_err(|e| JobError::Storage(e.into()))?;
+        let sender = self.inner.sender.as_ref().ok_or_else(|| JobError::Storage("database closed".into()))?;
+        sender.send(job).map_err(|_| JobError::Storage("database writer stopped".into()))?;
         rx.await.map_err(|_| JobError::Storage("database writer stopped".into()))?
     }
 }
 
-fn writer_loop(shared: &Shared, clock: &dyn Clock, purge: &Purge) {
+fn writer_loop(database: &Database, receiver: &mpsc::Receiver<Job>, clock: &dyn Clock, purge: &Purge) {
     let mut last_purge = Instant::now();
+    let mut busy = false;
     loop {
-        {
-            let mut waiting = shared.waiting.lock();
-            if waiting.jobs.is_empty() && !waiting.closed {
-                shared.wake.wait_for(&mut waiting, PURGE_EVERY);
-            }
-            if waiting.jobs.is_empty() && waiting.closed {
-                return;
-            }
-        }
-        let mut committer = shared.committer.lock();
-        if committer.busy {
-            // Under load, a little wait fills the batch: each commit rewrites the pages it
-            // touches, and bigger batches share them.
-            let until = Instant::now() + LINGER;
-            let mut waiting = shared.waiting.lock();
-            while waiting.jobs.len() < MAX_BATCH && !waiting.closed {
-                if shared.wake.wait_until(&mut waiting, until).timed_out() {
-                    break;
+        let first = match receiver.recv_timeout(PURGE_EVERY) {
+            Ok(job) => Some(job),
+            Err(mpsc::RecvTimeoutError::Timeout) => None,
+            Err(mpsc::RecvTimeoutError::Disconnected) => return,
+        };
+        let mut jobs: Vec<Job> = first.into_iter().collect();
+        let linger_until = Instant::now() + LINGER;
+        while jobs.len() < MAX_BATCH {
+            match receiver.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(mpsc::TryRecvError::Empty) if busy && !jobs.is_empty() => {
+                    let left = linger_until.saturating_duration_since(Instant::now());
+                    match receiver.recv_timeout(left) {
+                        Ok(job) => jobs.push(job),
+                        Err(_) => break,
+                    }
                 }
+                Err(_) => break,
             }
         }
+        busy = jobs.len() >= BUSY_BATCH;
         let purge_due = last_purge.elapsed() >= PURGE_EVERY;
         if purge_due {
             last_purge = Instant::now();
         }
-        let n = shared.commit_waiting(purge_due.then(|| (purge, clock.now_secs())));
-        committer.busy = n >= BUSY_BATCH;
+        commit_batch(database, jobs, purge_due.then(|| (purge, clock.now_secs())));
     }
 }
 
