@@ -4,11 +4,13 @@
 //! refused request is answered with HTTP 200 and `result: false`, except credentials (401/403) and
 //! server failures (500/503).
 
+use std::borrow::Cow;
+
 use axum::Json;
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::api::error::log_internal;
 use crate::error::Error;
@@ -46,27 +48,26 @@ pub fn status_and_code(e: &Error) -> (StatusCode, i64) {
     }
 }
 
-/// The envelope of a successful answer.
+/// The CMDB envelope, for answers and refusals alike.
 #[derive(Debug, Serialize)]
 pub struct Envelope<T> {
     result: bool,
     code: i64,
-    message: &'static str,
+    message: Cow<'static, str>,
     permission: Option<Value>,
     request_id: String,
     data: T,
 }
 
+impl<T> Envelope<T> {
+    fn new(code: i64, message: Cow<'static, str>, data: T) -> Self {
+        Self { result: code == 0, code, message, permission: None, request_id: super::request_id(), data }
+    }
+}
+
 /// A successful envelope around `data`.
 pub fn ok<T: Serialize>(data: T) -> Json<Envelope<T>> {
-    Json(Envelope {
-        result: true,
-        code: 0,
-        message: "success",
-        permission: None,
-        request_id: super::request_id(),
-        data,
-    })
+    Json(Envelope::new(0, Cow::Borrowed("success"), data))
 }
 
 impl IntoResponse for CmdbError {
@@ -74,10 +75,7 @@ impl IntoResponse for CmdbError {
         log_internal(&self.0);
         let (status, code) = status_and_code(&self.0);
         let message = crate::api::eg::error::message(&self.0);
-        let body = json!({
-            "result": false, "code": code, "message": message, "permission": null, "request_id": super::request_id(), "data": null,
-        });
-        (status, Json(body)).into_response()
+        (status, Json(Envelope::new(code, Cow::Owned(message), Value::Null))).into_response()
     }
 }
 
